@@ -1,0 +1,30 @@
+# toolkit: `make demo`, `make test`, `make bench`. Targets create .venv and install what they need.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-train-dev
+export TOOLKIT_POLARITY_DIR ?= $(abspath $(CURDIR)/../shared/data/review_polarity)
+export PYTHONHASHSEED := 0
+
+.PHONY: install demo test bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e ".[train,dev]"
+	touch $@
+
+demo: $(STAMP)
+	$(BIN)/toolkit data info
+	$(BIN)/toolkit vocab build --tokenizer nltk --min-count 2 --out build/demo/vocab.txt --overwrite
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
+
+clean:
+	rm -rf build exports .pytest_cache

@@ -1,0 +1,195 @@
+"""Vocabulary: build from token streams, save/load ``vocab.txt``, encode and pad.
+
+Ids: 0 is padding, 1 is out-of-vocabulary, then tokens by descending frequency
+(ties broken by first appearance, so a build is deterministic). ``vocab.txt``
+holds one token per line in id order, the two reserved entries included.
+
+Optional word n-grams: with ``ngrams=2`` each document's token list is extended
+with bigram tokens joined by ``_`` (``not good`` -> ``not_good``) after the
+unigrams. The setting travels with the vocabulary (in the training config and
+the bundle) so encoding at serving time matches training.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections import Counter
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from .errors import VocabError
+
+PAD = "<pad>"
+UNK = "<unk>"
+PAD_ID = 0
+UNK_ID = 1
+NGRAM_JOINER = "_"
+
+
+def add_ngrams(tokens: Sequence[str], ngrams: int = 1) -> list[str]:
+    """``tokens`` followed by its 2..``ngrams``-grams, each joined with ``_``."""
+    if ngrams < 1:
+        raise VocabError(f"ngrams must be >= 1, got {ngrams!r}")
+    out = list(tokens)
+    for n in range(2, ngrams + 1):
+        out.extend(NGRAM_JOINER.join(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
+    return out
+
+
+class Vocab:
+    """A token <-> id mapping with reserved padding (0) and OOV (1) ids."""
+
+    def __init__(self, tokens: Sequence[str], ngrams: int = 1):
+        tokens = list(tokens)
+        if tokens[:2] != [PAD, UNK]:
+            tokens = [PAD, UNK] + [t for t in tokens if t not in (PAD, UNK)]
+        self.tokens: list[str] = tokens
+        self.ngrams = ngrams
+        self.index: dict[str, int] = {}
+        for i, tok in enumerate(tokens):
+            if tok in self.index:
+                raise VocabError(f"token {tok!r} appears twice in the vocabulary (ids {self.index[tok]} and {i})")
+            self.index[tok] = i
+
+    # -- building ---------------------------------------------------------
+    @classmethod
+    def build(
+        cls,
+        token_streams: Iterable[Sequence[str]],
+        min_count: int = 2,
+        max_size: int | None = None,
+        ngrams: int = 1,
+    ) -> "Vocab":
+        """Count tokens over documents; keep those seen ``min_count`` times or more.
+
+        ``max_size`` caps the number of real tokens (the two reserved ids are
+        not counted). ``ngrams`` > 1 adds n-gram tokens, counted the same way.
+        """
+        if not isinstance(min_count, int) or min_count < 1:
+            raise VocabError(f"min_count must be a positive integer, got {min_count!r}")
+        if max_size is not None and (not isinstance(max_size, int) or max_size < 1):
+            raise VocabError(f"max_size must be a positive integer or None, got {max_size!r}")
+        counts: Counter[str] = Counter()
+        for tokens in token_streams:
+            counts.update(add_ngrams(tokens, ngrams) if ngrams > 1 else tokens)
+        counts.pop(PAD, None)
+        counts.pop(UNK, None)
+        # Counter.most_common is stable for equal counts (insertion order).
+        kept = [tok for tok, c in counts.most_common() if c >= min_count]
+        if max_size is not None:
+            kept = kept[:max_size]
+        vocab = cls([PAD, UNK] + kept, ngrams=ngrams)
+        vocab.counts = {tok: counts[tok] for tok in kept}
+        return vocab
+
+    # -- mapping ----------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def __contains__(self, token: str) -> bool:
+        return token in self.index
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Vocab) and self.tokens == other.tokens and self.ngrams == other.ngrams
+
+    def id_of(self, token: str) -> int:
+        return self.index.get(token, UNK_ID)
+
+    def encode(self, tokens: Sequence[str]) -> list[int]:
+        """Ids of ``tokens`` (n-grams added per the vocabulary's setting)."""
+        if self.ngrams > 1:
+            tokens = add_ngrams(tokens, self.ngrams)
+        get = self.index.get
+        return [get(tok, UNK_ID) for tok in tokens]
+
+    def encode_many(self, docs: Iterable[Sequence[str]]) -> list[list[int]]:
+        return [self.encode(doc) for doc in docs]
+
+    def coverage(self, token_streams: Iterable[Sequence[str]]) -> dict[str, float]:
+        """Share of corpus tokens (and of distinct corpus types) found in the vocabulary."""
+        total = known = 0
+        types: set[str] = set()
+        for tokens in token_streams:
+            toks = add_ngrams(tokens, self.ngrams) if self.ngrams > 1 else tokens
+            total += len(toks)
+            known += sum(1 for t in toks if t in self.index)
+            types.update(toks)
+        known_types = sum(1 for t in types if t in self.index)
+        return {
+            "tokens": total,
+            "token_coverage": known / total if total else 0.0,
+            "types": len(types),
+            "type_coverage": known_types / len(types) if types else 0.0,
+        }
+
+    # -- files --------------------------------------------------------------
+    def to_file(self, path: str | os.PathLike) -> None:
+        """Write ``vocab.txt`` atomically (temp file in the same folder, then rename)."""
+        path = Path(path)
+        for tok in self.tokens:
+            if "\n" in tok or "\r" in tok or tok != tok.strip():
+                raise VocabError(f"token {tok!r} cannot be saved in {path.name}: it contains white space at an edge or a line break")
+        fd, tmp = tempfile.mkstemp(prefix=".vocab-", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+                fh.write("\n".join(self.tokens) + "\n")
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike, ngrams: int = 1) -> "Vocab":
+        path = Path(path)
+        if not path.is_file():
+            raise VocabError(f"vocabulary file {path} does not exist")
+        try:
+            lines = path.read_text(encoding="utf-8").split("\n")
+        except UnicodeDecodeError as exc:
+            raise VocabError(f"vocabulary file {path} is not UTF-8 (byte {exc.start})") from exc
+        if lines and lines[-1] == "":
+            lines.pop()
+        if lines[:2] != [PAD, UNK]:
+            raise VocabError(f"{path}: line 1 must be {PAD!r} and line 2 {UNK!r}; is this a toolkit vocab.txt?")
+        for lineno, tok in enumerate(lines, start=1):
+            if not tok:
+                raise VocabError(f"{path}, line {lineno}: empty token")
+        seen: dict[str, int] = {}
+        for lineno, tok in enumerate(lines, start=1):
+            if tok in seen:
+                raise VocabError(f"{path}, line {lineno}: token {tok!r} already on line {seen[tok]}")
+            seen[tok] = lineno
+        return cls(lines, ngrams=ngrams)
+
+
+def pad_fixed(sequences: Sequence[Sequence[int]], max_len: int) -> np.ndarray:
+    """Post-pad with 0 and post-truncate to exactly ``max_len`` (the Keras seed's policy)."""
+    if max_len < 1:
+        raise VocabError(f"max_len must be >= 1, got {max_len!r}")
+    out = np.zeros((len(sequences), max_len), dtype=np.int32)
+    for i, seq in enumerate(sequences):
+        seq = seq[:max_len]
+        out[i, : len(seq)] = seq
+    return out
+
+
+def pad_dynamic(sequences: Sequence[Sequence[int]], max_len: int, min_len: int = 1) -> np.ndarray:
+    """Post-pad to the longest sequence in the batch, capped at ``max_len``.
+
+    ``min_len`` keeps the width at least that long (a convolution of width k
+    needs k positions).
+    """
+    longest = max((len(s) for s in sequences), default=0)
+    return pad_fixed(sequences, max(min(longest, max_len), min_len, 1))
+
+
+def pad(sequences: Sequence[Sequence[int]], max_len: int, policy: str = "fixed", min_len: int = 1) -> np.ndarray:
+    if policy == "fixed":
+        return pad_fixed(sequences, max_len)
+    if policy == "dynamic":
+        return pad_dynamic(sequences, max_len, min_len=min_len)
+    raise VocabError(f"unknown length policy {policy!r}; use 'fixed' or 'dynamic'")
