@@ -449,3 +449,19 @@ def test_no_heavy_imports():
 
 def test_default_url():
     assert POLARITY_URL == "https://www.cs.cornell.edu/people/pabo/movie-review-data/review_polarity.tar.gz"
+
+
+def test_cli_fetch_and_error(server, small, tmp_path):
+    from typer.testing import CliRunner
+
+    from toolkit.cli import app
+
+    dest = tmp_path / "polarity"
+    result = CliRunner().invoke(app, ["data", "fetch", "polarity", "--dest", str(dest),
+                                      "--url", server.url("/small.tar.gz?cli")])
+    assert result.exit_code == 0, result.output
+    assert f"{2 * small} files" in result.output
+    failed = CliRunner().invoke(app, ["data", "fetch", "polarity", "--dest", str(tmp_path / "x"),
+                                      "--url", server.url("/gone.tar.gz")])
+    assert failed.exit_code == 1
+    assert "HTTP 404" in failed.output and "Traceback" not in failed.output
