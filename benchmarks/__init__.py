@@ -1,0 +1,1 @@
+"""Benchmarks for toolkit: `make bench` runs `python -m benchmarks.run`."""
