@@ -31,6 +31,12 @@ app.add_typer(vocab_app, name="vocab")
 app.add_typer(data_app, name="data")
 
 
+def _add_embeddings_app() -> None:
+    from .embeddings.cli import app as embeddings_app  # light: gensim loads inside its commands
+
+    app.add_typer(embeddings_app, name="embeddings")
+
+
 def fail(message: str, code: int = 1) -> None:
     typer.echo(f"Error: {message}", err=True)
     raise typer.Exit(code)
@@ -344,6 +350,9 @@ def predict_cmd(
     runtime = Runtime.load(bundle, threads=threads)
     for record in runtime.predict(list(texts), batch_size=batch_size):
         typer.echo(json.dumps(record))
+
+
+_add_embeddings_app()
 
 
 def main() -> None:
