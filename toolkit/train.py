@@ -161,13 +161,12 @@ def _keras_dataset(seq: BatchSequence):
 
 def predict_ids(model, ids: Sequence[Sequence[int]], max_len: int, policy: str, min_len: int,
                 batch_size: int = 64) -> np.ndarray:
-    """Probabilities for encoded documents, in order, batched the same way as training."""
-    seq = BatchSequence(ids, np.zeros(len(ids)), batch_size, max_len, policy, min_len, shuffle=False, seed=0)
-    out = np.zeros((len(ids), model.output_shape[-1]), dtype=np.float32)
-    for i in range(len(seq)):
-        x, _ = seq.batch(i)
-        out[seq.batches[i]] = np.asarray(model(x, training=False))
-    return out
+    """Probabilities for encoded documents, in order, batched exactly as the runtime batches them."""
+    from .export import keras_predict_fn
+    from .runtime import score_batches
+
+    return score_batches(ids, keras_predict_fn(model), policy=policy, max_len=max_len, min_len=min_len,
+                         batch_size=batch_size)
 
 
 def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], labels: list[str]) -> dict[str, Any]:
@@ -439,40 +438,14 @@ def train_model(config: Config, out_dir: str | os.PathLike, *, overwrite: bool =
 # ---------------------------------------------------------------------------
 # Loading and evaluating a trained model folder
 # ---------------------------------------------------------------------------
-REQUIRED_MODEL_FILES = ("model.keras", "vocab.txt", "model.json")
-
-
-def read_model_meta(model_dir: str | os.PathLike) -> dict[str, Any]:
-    model_dir = Path(model_dir)
-    if not model_dir.is_dir():
-        raise TrainingError(f"{model_dir} is not a folder; expected a model folder written by `toolkit train`")
-    missing = [f for f in REQUIRED_MODEL_FILES if not (model_dir / f).is_file()]
-    if missing:
-        raise TrainingError(f"{model_dir} is not a trained model folder: missing {', '.join(missing)}")
-    try:
-        meta = json.loads((model_dir / "model.json").read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise TrainingError(f"{model_dir / 'model.json'}, line {exc.lineno}: not valid JSON ({exc.msg})") from exc
-    if meta.get("format") != "toolkit-model":
-        raise TrainingError(f"{model_dir / 'model.json'} is not a toolkit model description")
-    return meta
-
-
-def load_keras_model(model_dir: str | os.PathLike):
-    """Load ``model.keras``; plugin architectures' custom layers are imported through the registry first."""
-    import keras
-
-    model_dir = Path(model_dir)
-    meta = read_model_meta(model_dir)
-    registry.lookup("architecture", meta["architecture"]["name"])  # imports the plugin providing it
-    return keras.saving.load_model(model_dir / "model.keras", compile=False), meta
-
-
 def evaluate_model(model_dir: str | os.PathLike, data: str | os.PathLike | None = None, split: str = "test",
                    config: Config | None = None) -> dict[str, Any]:
     """Metrics of a trained model folder on a corpus split (``test``, ``train`` or ``all``)."""
+    from .export import load_keras_model, read_model_dir
+
     model_dir = Path(model_dir)
-    model, meta = load_keras_model(model_dir)
+    meta = read_model_dir(model_dir)
+    model = load_keras_model(model_dir / "model.keras")
     if config is None:
         config = Config.from_file(model_dir / "config.toml")
     if data is not None:

@@ -1,0 +1,114 @@
+"""Accuracy and training time on the polarity corpus, standard split (cv9* = test).
+
+Each configuration is trained through the same code path as ``toolkit train``
+(``toolkit.train.fit`` + ``evaluate_fit``) for several seeds; the peer spaCy
+``textcat`` models are trained on the same split in the same run. The best
+configuration is also cross-validated over the ten predefined folds.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from typing import Any
+
+from toolkit.config import Config
+from toolkit.corpus import k_folds, load_polarity, train_test_split
+
+from .common import mean_std, peak_rss_mib
+
+#: name -> (description, config overrides). ``None`` values are left at the defaults.
+CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
+    "seed-cnn": (
+        "classic tutorial CNN: NLTK cleaning (stop words removed), unigrams, Embedding(100) -> Conv1D(32, 8) -> "
+        "MaxPool(2) -> Flatten -> Dense(10), fixed length, 10 epochs",
+        {"tokenizer.options": {"stopwords": True}, "vocab.ngrams": 1, "architecture.name": "seed-cnn",
+         "training.epochs": 10, "training.validation_share": 0.0, "training.early_stopping": 0,
+         "training.learning_rate": 0.001},
+    ),
+    "cnn": ("default `cnn` with the default config", {}),
+    "cnn+word2vec": ("default `cnn` initialised from word2vec trained on the training split",
+                     {"embedding.name": "word2vec"}),
+    "cnn-lstm": ("`cnn-lstm`: per-chunk CNN (TimeDistributed) -> LSTM", {"architecture.name": "cnn-lstm"}),
+}
+
+
+def config_for(name: str, base: Config | None = None) -> Config:
+    base = base or Config()
+    return base.with_overrides(CONFIGS[name][1]) if CONFIGS[name][1] else base
+
+
+def run_config(name: str, seeds: list[int], corpus, log=print) -> dict[str, Any]:
+    from toolkit.train import evaluate_fit, fit
+
+    train, test = train_test_split(corpus)
+    runs = []
+    for seed in seeds:
+        config = config_for(name).with_overrides({"training.seed": seed})
+        t0 = time.perf_counter()
+        result = fit(config, train, progress=False)
+        metrics = evaluate_fit(result, test)
+        runs.append({
+            "seed": seed,
+            "accuracy": metrics["accuracy"],
+            "macro_f1": metrics["macro_f1"],
+            "train_seconds": result.train_seconds,
+            "best_epoch": result.best_epoch + 1,
+            "epochs_run": len(result.history.get("loss", [])),
+            "params": int(result.model.count_params()),
+            "vocab_size": len(result.prepared.vocab),
+            "max_len": result.max_len,
+            "wall_seconds": time.perf_counter() - t0,
+        })
+        log(f"  {name} seed {seed}: accuracy {metrics['accuracy']:.3f} "
+            f"({result.train_seconds:.0f}s, best epoch {result.best_epoch + 1})")
+        del result
+        gc.collect()
+    return {
+        "name": name,
+        "description": CONFIGS[name][0],
+        "config": config_for(name).to_dict(),
+        "accuracy": mean_std([r["accuracy"] for r in runs]),
+        "train_seconds": mean_std([r["train_seconds"] for r in runs]),
+        "runs": runs,
+        "peak_rss_mib": peak_rss_mib(),
+    }
+
+
+def run_peer(kind: str, seeds: list[int], corpus, epochs: int = 10, log=print) -> dict[str, Any]:
+    from .peers import textcat_accuracy, train_textcat
+
+    train, test = train_test_split(corpus)
+    test_labels = [d.label for d in test]
+    runs = []
+    for seed in seeds:
+        nlp, seconds = train_textcat(train.texts, [d.label for d in train], corpus.labels, kind=kind,
+                                     epochs=epochs, seed=seed)
+        acc = textcat_accuracy(nlp, test.texts, test_labels)
+        runs.append({"seed": seed, "accuracy": acc, "train_seconds": seconds, "epochs": epochs})
+        log(f"  textcat-{kind} seed {seed}: accuracy {acc:.3f} ({seconds:.0f}s)")
+    return {
+        "name": f"spacy textcat ({'bag of words, unigrams + bigrams' if kind == 'bow' else 'default ensemble'})",
+        "kind": kind,
+        "accuracy": mean_std([r["accuracy"] for r in runs]),
+        "train_seconds": mean_std([r["train_seconds"] for r in runs]),
+        "runs": runs,
+    }
+
+
+def run_cv(name: str, corpus, folds: int = 10, log=print) -> dict[str, Any]:
+    from toolkit.train import evaluate_fit, fit
+
+    rows = []
+    for i, (train, test) in enumerate(k_folds(corpus, folds)):
+        result = fit(config_for(name), train, progress=False)
+        m = evaluate_fit(result, test)
+        rows.append({"fold": i, "accuracy": m["accuracy"], "train_seconds": result.train_seconds})
+        log(f"  cv fold {i}: accuracy {m['accuracy']:.3f} ({result.train_seconds:.0f}s)")
+        del result
+        gc.collect()
+    return {"name": name, "folds": rows, "accuracy": mean_std([r["accuracy"] for r in rows])}
+
+
+def load_corpus():
+    return load_polarity()

@@ -1,0 +1,244 @@
+"""results.json -> benchmarks/RESULTS.md, the accuracy-vs-speed plot, and the README's results block."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from .common import BENCH_DIR, REPO
+
+README = REPO / "README.md"
+BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+
+
+def pct(ms: dict | None) -> str:
+    if not ms:
+        return "n/a"
+    return f"{100 * ms['mean']:.1f} +- {100 * ms['std']:.1f}"
+
+
+def mark(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("pass" if ok else "**short**")
+
+
+def targets(r: dict) -> list[tuple[str, str, str, bool | None]]:
+    """(target, threshold, measured, ok) for every target stated in the issues."""
+    rows = []
+    acc = r.get("accuracy", {}).get("configs", {})
+
+    def mean(name):
+        return acc[name]["accuracy"]["mean"] if name in acc else None
+
+    if mean("seed-cnn") is not None:
+        m = mean("seed-cnn")
+        rows.append(("seed-cnn reproduces the classic result", "84-88%", f"{100 * m:.1f}%", 0.84 <= m <= 0.88))
+    if mean("cnn") is not None:
+        rows.append(("default cnn, standard split (3 seeds)", ">= 89%", f"{100 * mean('cnn'):.1f}%",
+                     mean("cnn") >= 0.89))
+    if mean("cnn+word2vec") is not None and mean("cnn") is not None:
+        d = mean("cnn+word2vec") - mean("cnn")
+        rows.append(("cnn + word2vec vs learned embedding", "within 1 point", f"{100 * d:+.1f} points", d >= -0.01))
+    if mean("cnn-lstm") is not None:
+        rows.append(("cnn-lstm", ">= 86%", f"{100 * mean('cnn-lstm'):.1f}%", mean("cnn-lstm") >= 0.86))
+    cv = r.get("cv")
+    if cv:
+        rows.append(("default cnn, 10-fold cross-validation", ">= 88.5%", pct(cv["accuracy"]) + "%",
+                     cv["accuracy"]["mean"] >= 0.885))
+    inf = r.get("inference")
+    if inf:
+        rows.append(("runtime vs Keras model.predict (model only)", ">= 3x faster",
+                     f"{inf['speedup_vs_predict']:.1f}x", inf["speedup_vs_predict"] >= 3))
+        rows.append(("runtime vs Keras in tf.function (model only)", "not slower (>= 1.0x)",
+                     f"{inf['speedup_vs_tf_function']:.2f}x", inf["speedup_vs_tf_function"] >= 1.0))
+        rows.append(("identical labels: runtime, predict, tf.function", "identical",
+                     str(inf["identical_labels"]), inf["identical_labels"]))
+    sp = r.get("spacy")
+    if sp:
+        share = sp["review_sentiment_share_of_floor"]
+        rows.append(("spaCy + review_sentiment vs tokenizer-only throughput", ">= 75%", f"{100 * share:.0f}%",
+                     share >= 0.75))
+        dm = sp.get("default_model")
+        if dm and mean("cnn") is not None:
+            rows.append(("shipped default model via spaCy, cv9 accuracy", f">= default cnn - 1 = {100 * mean('cnn') - 1:.1f}%",
+                         f"{100 * dm['accuracy']:.1f}%", dm["accuracy"] >= mean("cnn") - 0.01))
+        if dm:
+            rows.append(("shipped default model size", "<= 10 MB", f"{dm['bundle_bytes'] / 1e6:.1f} MB",
+                         dm["bundle_bytes"] <= 10e6))
+    sc = r.get("scaling")
+    if sc:
+        rows.append(("inference cost grows linearly (ms/doc, largest / smallest run)", "<= 1.5",
+                     f"{sc['ms_per_doc_spread']:.2f}", sc["ms_per_doc_spread"] <= 1.5))
+    run = r.get("run", {})
+    if run and not run.get("quick") and set(run.get("parts", [])) >= {"accuracy", "cv", "inference", "spacy", "scaling"}:
+        rows.append(("`make bench` wall time on this machine", "< 60 min", f"{run['seconds'] / 60:.1f} min",
+                     run["seconds"] < 3600))
+    return rows
+
+
+def accuracy_table(r: dict) -> list[str]:
+    acc = r.get("accuracy", {})
+    lines = ["| configuration | accuracy (%) | seeds | train time (s) | end-to-end docs/s |",
+             "|---|---|---|---|---|"]
+    speed = r.get("inference", {}).get("per_config", {})
+    for name, row in acc.get("configs", {}).items():
+        dps = speed.get(name, {}).get("end_to_end_docs_per_s")
+        lines.append(f"| `{name}`: {row['description']} | {pct(row['accuracy'])} | {len(row['runs'])} | "
+                     f"{row['train_seconds']['mean']:.0f} | {dps:.0f} |" if dps else
+                     f"| `{name}`: {row['description']} | {pct(row['accuracy'])} | {len(row['runs'])} | "
+                     f"{row['train_seconds']['mean']:.0f} | n/a |")
+    sp = r.get("spacy", {})
+    for key, row in acc.get("peers", {}).items():
+        dps = sp.get("textcat", {}).get("docs_per_s") if key == "textcat-bow" else None
+        lines.append(f"| peer: {row['name']} | {pct(row['accuracy'])} | {len(row['runs'])} | "
+                     f"{row['train_seconds']['mean']:.0f} | {f'{dps:.0f}' if dps else 'n/a'} |")
+    return lines
+
+
+def render(r: dict) -> str:
+    m = r.get("machine", {})
+    run = r.get("run", {})
+    out = ["# Benchmark results", "",
+           f"Generated by `{run.get('command', 'python -m benchmarks.run')}` (`make bench`) on "
+           f"{m.get('date', '?')}: {m.get('cpu', '?')}, {m.get('cores', '?')} cores, {m.get('memory_gib', '?')} GiB, "
+           f"Python {m.get('python', '?')}; total {run.get('seconds', 0) / 60:.1f} min"
+           f"{' (QUICK MODE: 1 seed, 3 epochs; not the reference figures)' if run.get('quick') else ''}.",
+           "Libraries: " + ", ".join(f"{k} {v}" for k, v in m.get("libraries", {}).items() if v) + ".", "",
+           "## Targets", "", "| target | threshold | measured | result |", "|---|---|---|---|"]
+    for name, threshold, measured, ok in targets(r):
+        out.append(f"| {name} | {threshold} | {measured} | {mark(ok)} |")
+    out += ["", "## Accuracy on the polarity corpus (train cv0-8, test cv9: 1,800 / 200 reviews)", ""]
+    out += accuracy_table(r)
+    cv = r.get("cv")
+    if cv:
+        folds = ", ".join(f"{100 * f['accuracy']:.1f}" for f in cv["folds"])
+        out += ["", f"10-fold cross-validation of `{cv['name']}` (predefined folds): **{pct(cv['accuracy'])}%** "
+                    f"(folds: {folds})."]
+    inf = r.get("inference")
+    if inf:
+        cb = inf["compute_bound"]
+        out += ["", "## Inference: the same model, the same 200 test reviews, batch size 64", "",
+                "| engine | model-only docs/s | tokenization + model docs/s |", "|---|---|---|"]
+        for key, label in (("runtime", "toolkit runtime (onnxruntime)"), ("keras_tf_function", "Keras in tf.function"),
+                           ("keras_predict", "Keras model.predict")):
+            out.append(f"| {label} | {inf[key]['model_docs_per_s']:.0f} | {inf[key]['end_to_end_docs_per_s']:.0f} |")
+        out += ["", f"Runtime speed-up: {inf['speedup_vs_predict']:.1f}x over `model.predict`, "
+                    f"{inf['speedup_vs_tf_function']:.2f}x over `tf.function`; identical labels: {inf['identical_labels']}; "
+                    f"max |p_runtime - p_keras| = {inf['max_abs_diff_vs_keras']:.1e}.",
+                "",
+                f"Compute bound: the model costs {cb['flops_per_doc'] / 1e6:.1f} MFLOP per document at the mean length "
+                f"of {inf['mean_ids']:.0f} ids (convolutions, dense and recurrent layers counted layer by layer); this "
+                f"machine multiplies float32 matrices at {cb['matmul_gflops']:.0f} GFLOP/s (numpy/BLAS, "
+                f"{cb['matmul']['n']}x{cb['matmul']['n']} matmul, best of 5, all cores), so the bound is "
+                f"{cb['bound_docs_per_s']:.0f} docs/s; the runtime reaches {100 * cb['runtime_share_of_bound']:.0f}% of it.",
+                "", "| bundle | model.onnx | whole bundle | quantization |", "|---|---|---|---|"]
+        for name, b in inf["bundles"].items():
+            q = b.get("quantization") or {}
+            qtext = q.get("summary") or (f"kept: {q.get('kept')}" if q else "none")
+            out.append(f"| {name} | {b['model_onnx_bytes'] / 1e6:.2f} MB | {b['bundle_bytes'] / 1e6:.2f} MB | {qtext} |")
+    sp = r.get("spacy")
+    if sp:
+        cs = sp["cold_start"]
+        out += ["", "## In spaCy (`nlp.pipe`, 200 test reviews, batch size 64)", "",
+                "| pipeline | docs/s | share of tokenizer floor |", "|---|---|---|"]
+        for key, label in (("blank", "`spacy.blank(\"en\")` (tokenizer only)"),
+                           ("review_sentiment", "+ `review_sentiment`"), ("textcat", "+ `textcat` (BOW, bigrams)")):
+            if key in sp:
+                out.append(f"| {label} | {sp[key]['docs_per_s']:.0f} | "
+                           f"{100 * sp[key]['docs_per_s'] / sp['blank']['docs_per_s']:.0f}% |")
+        out += ["", f"Cold start (new process: import spaCy, add the component, score the first doc): "
+                    f"{cs['seconds_to_first_doc']:.2f} s; peak memory of that serving process after 200 reviews: "
+                    f"{cs['peak_rss_mib']:.0f} MiB; TensorFlow-family modules loaded: {cs['heavy_modules'] or 'none'}."]
+        acc = r.get("accuracy", {}).get("configs", {})
+        if acc:
+            peak = max(row["peak_rss_mib"] for row in acc.values())
+            out.append(f"Peak memory of a training process (largest configuration): {peak:.0f} MiB.")
+        dm = sp.get("default_model")
+        if dm:
+            out.append(f"Shipped default model through the spaCy component on cv9: {100 * dm['accuracy']:.1f}% "
+                       f"({dm['bundle_bytes'] / 1e6:.1f} MB).")
+    sc = r.get("scaling")
+    if sc:
+        out += ["", "## Scaling (runtime, tokenization + model)", "", "| documents | seconds | ms/doc |", "|---|---|---|"]
+        for row in sc["sizes"]:
+            out.append(f"| {row['n_docs']:,} | {row['seconds']:.2f} | {row['ms_per_doc']:.2f} |")
+        out += ["", "| documents | mean ids | docs/s (dynamic length) | docs/s padded to max_len | gain |",
+                "|---|---|---|---|---|"]
+        for row in sc["length"]:
+            fixed = row.get("padded_to_max_len_docs_per_s")
+            fixed_text = f"{fixed:.0f}" if fixed else "n/a"
+            gain = f"{row['dynamic_speedup']:.1f}x" if fixed else "n/a"
+            out.append(f"| {row['docs']} | {row['mean_ids']:.0f} | {row['docs_per_s']:.0f} | {fixed_text} | {gain} |")
+    out += ["", "![accuracy vs speed](accuracy_vs_speed.png)", ""]
+    return "\n".join(out)
+
+
+def plot(r: dict, path: Path) -> bool:
+    acc = r.get("accuracy", {})
+    speed = r.get("inference", {}).get("per_config", {})
+    points = [(name, row["accuracy"]["mean"], speed[name]["end_to_end_docs_per_s"])
+              for name, row in acc.get("configs", {}).items() if name in speed]
+    sp = r.get("spacy", {})
+    bow = acc.get("peers", {}).get("textcat-bow")
+    if bow and "textcat" in sp:
+        points.append(("spaCy textcat (BOW)", bow["accuracy"]["mean"], sp["textcat"]["docs_per_s"]))
+    if not points:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, a, s in points:
+        ax.scatter(s, 100 * a, s=60, color="tab:orange" if "spaCy" in name else "tab:blue")
+        ax.annotate(name, (s, 100 * a), textcoords="offset points", xytext=(6, 4), fontsize=9)
+    ax.set_xscale("log")
+    ax.set_xlabel("inference speed, tokenization + model (docs/s, log scale)")
+    ax.set_ylabel("accuracy on cv9 (%)")
+    ax.set_title("Polarity corpus: accuracy vs inference speed")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def readme_block(r: dict) -> str:
+    lines = [BEGIN, "<!-- generated by benchmarks/report.py from benchmarks/results.json; do not edit -->", ""]
+    m = r.get("machine", {})
+    lines.append(f"Measured by `make bench` on {m.get('date', '?')[:10]} ({m.get('cpu', '?')}, {m.get('cores', '?')} "
+                 f"cores); full tables in [benchmarks/RESULTS.md](benchmarks/RESULTS.md).")
+    lines += [""] + accuracy_table(r)
+    lines += ["", "| target | threshold | measured | result |", "|---|---|---|---|"]
+    for name, threshold, measured, ok in targets(r):
+        lines.append(f"| {name} | {threshold} | {measured} | {mark(ok)} |")
+    lines += ["", "![accuracy vs speed](benchmarks/accuracy_vs_speed.png)", "", END]
+    return "\n".join(lines)
+
+
+def update_readme(r: dict, readme: Path = README) -> None:
+    text = readme.read_text(encoding="utf-8")
+    block = readme_block(r)
+    if BEGIN in text and END in text:
+        text = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)
+    else:
+        text = text.rstrip() + "\n\n## Results\n\n" + block + "\n"
+    readme.write_text(text, encoding="utf-8")
+
+
+def write_report(r: dict, quick: bool = False) -> None:
+    suffix = ".quick" if quick else ""
+    (BENCH_DIR / f"RESULTS{suffix}.md").write_text(render(r), encoding="utf-8")
+    plot(r, BENCH_DIR / f"accuracy_vs_speed{suffix}.png")
+    if not quick:
+        update_readme(r)
+
+
+if __name__ == "__main__":
+    import sys
+
+    path = Path(sys.argv[1]) if len(sys.argv) > 1 else BENCH_DIR / "results.json"
+    results = json.loads(path.read_text())
+    write_report(results, quick=bool(results.get("run", {}).get("quick")))

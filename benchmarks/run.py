@@ -1,0 +1,232 @@
+"""``make bench``: every benchmark, one run, one machine; writes RESULTS.md and results.json.
+
+    python -m benchmarks.run              # everything (< 60 min on 2 cores)
+    python -m benchmarks.run --quick      # one seed, fewer epochs, no CV, no ensemble peer (< 10 min)
+    python -m benchmarks.run --only accuracy,inference   # some parts; other parts keep their last figures
+
+Parts: accuracy (configs x seeds + spaCy textcat peers), cv (10-fold, default cnn),
+inference (runtime vs Keras, bundle sizes, compute bound), spacy (nlp.pipe, cold start,
+memory, default model through the component), scaling (100/1k/10k docs, short vs long).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from .common import BENCH_DIR, REPO, WORK_DIR, machine_info, mean_std  # noqa: E402
+
+PARTS = ("accuracy", "cv", "inference", "spacy", "scaling")
+RESULTS_JSON = BENCH_DIR / "results.json"
+
+
+def log(message: str) -> None:
+    print(message, flush=True)
+
+
+def train_in_subprocess(name: str, seed: int, out: Path, extra: list[str]) -> dict[str, Any]:
+    cmd = [sys.executable, "-m", "benchmarks.one_run", name, str(seed), str(out)]
+    for item in extra:
+        cmd += ["--set", item]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    if proc.returncode != 0:
+        raise RuntimeError(f"training {name} seed {seed} failed:\n{proc.stderr[-4000:]}")
+    row = json.loads(proc.stdout.strip().splitlines()[-1])
+    row["process_seconds"] = time.perf_counter() - t0
+    return row
+
+
+def part_accuracy(results: dict, quick: bool) -> None:
+    from toolkit.config import parse_set_options
+
+    from .accuracy import CONFIGS, config_for, load_corpus, run_peer
+
+    seeds = [0] if quick else [0, 1, 2]
+    extra = ["training.epochs=3"] if quick else []
+    configs = ["cnn"] if quick else list(CONFIGS)
+    rows = {}
+    for name in configs:
+        log(f"[accuracy] {name}: {CONFIGS[name][0]}")
+        runs = []
+        for seed in seeds:
+            out = WORK_DIR / "models" / f"{name}-seed{seed}"
+            row = train_in_subprocess(name, seed, out, extra)
+            log(f"  seed {seed}: accuracy {row['accuracy']:.3f}, train {row['train_seconds']:.0f}s, "
+                f"peak {row['peak_rss_mib']:.0f} MiB")
+            runs.append(row)
+            if seed != seeds[0]:
+                shutil.rmtree(out, ignore_errors=True)
+        rows[name] = {
+            "description": CONFIGS[name][0],
+            "config": config_for(name).with_overrides(parse_set_options(extra)).to_dict(),
+            "accuracy": mean_std([r["accuracy"] for r in runs]),
+            "train_seconds": mean_std([r["train_seconds"] for r in runs]),
+            "peak_rss_mib": max(r["peak_rss_mib"] for r in runs),
+            "runs": runs,
+            "model_dir": str(WORK_DIR / "models" / f"{name}-seed{seeds[0]}"),
+        }
+    corpus = load_corpus()
+    peers = {"textcat-bow": run_peer("bow", seeds, corpus, epochs=3 if quick else 10, log=log)}
+    if not quick:
+        peers["textcat-ensemble"] = run_peer("ensemble", [0], corpus, epochs=5, log=log)
+    results["accuracy"] = {"seeds": seeds, "quick": quick, "configs": rows, "peers": peers}
+
+
+def part_cv(results: dict, quick: bool) -> None:
+    from .accuracy import load_corpus, run_cv
+
+    if quick:
+        log("[cv] skipped in --quick mode")
+        return
+    log("[cv] 10-fold cross-validation of the default cnn")
+    results["cv"] = run_cv("cnn", load_corpus(), folds=10, log=log)
+
+
+def _export(model_dir: Path, name: str, quantize: str | None = None) -> Path:
+    from toolkit.export import export_model
+
+    out = WORK_DIR / "bundles" / name
+    return export_model(model_dir, out, overwrite=True, quantize=quantize)
+
+
+def part_inference(results: dict, quick: bool) -> None:
+    from .inference import bundle_sizes, keras_vs_runtime, test_texts
+
+    acc = results.get("accuracy", {}).get("configs", {})
+    texts, _ = test_texts()
+    log("[inference] exporting the default cnn (fp32 and int8)")
+    model_dir = Path(acc.get("cnn", {}).get("model_dir", WORK_DIR / "models" / "cnn-seed0"))
+    fp32 = _export(model_dir, "cnn-fp32")
+    int8 = _export(model_dir, "cnn-int8", quantize="int8")
+    log("[inference] runtime vs Keras model.predict vs tf.function")
+    res = keras_vs_runtime(model_dir, fp32, texts, repeat=3 if quick else 5)
+    res["bundles"] = bundle_sizes(fp32, int8)
+    per_config = {}
+    for name, row in acc.items():
+        if name == "cnn":
+            bundle = fp32
+        else:
+            log(f"[inference] exporting {name}")
+            bundle = _export(Path(row["model_dir"]), f"{name}-fp32")
+        per_config[name] = _runtime_docs_per_s(bundle, texts)
+        log(f"  {name}: {per_config[name]['end_to_end_docs_per_s']:.0f} docs/s end to end")
+    res["per_config"] = per_config
+    results["inference"] = res
+    log(f"  runtime {res['runtime']['model_docs_per_s']:.0f} docs/s; model.predict "
+        f"{res['keras_predict']['model_docs_per_s']:.0f}; tf.function {res['keras_tf_function']['model_docs_per_s']:.0f}")
+
+
+def _runtime_docs_per_s(bundle: Path, texts: list[str]) -> dict[str, float]:
+    from toolkit.runtime import Runtime
+
+    from .common import best_of
+
+    runtime = Runtime.load(bundle)
+    ids = runtime.encode(runtime.tokenize(texts))
+    model_s = best_of(lambda: runtime.score_ids(ids, batch_size=64), repeat=3)
+    e2e_s = best_of(lambda: runtime.score_texts(texts, batch_size=64), repeat=3)
+    return {"model_docs_per_s": len(texts) / model_s, "end_to_end_docs_per_s": len(texts) / e2e_s}
+
+
+def part_spacy(results: dict, quick: bool) -> None:
+    from toolkit.corpus import load_polarity, train_test_split
+
+    from .inference import cold_start, spacy_pipelines, test_texts
+    from .peers import train_textcat
+
+    texts, labels = test_texts()
+    bundle = WORK_DIR / "bundles" / "cnn-fp32"
+    if not bundle.exists():
+        raise SystemExit("run the inference part first (it exports the bundle)")
+    log("[spacy] training the textcat peer for the pipeline comparison")
+    corpus = load_polarity()
+    train, _ = train_test_split(corpus)
+    textcat_nlp, _ = train_textcat(train.texts, [d.label for d in train], corpus.labels, "bow",
+                                   epochs=3 if quick else 10, seed=0)
+    log("[spacy] nlp.pipe throughput")
+    res = spacy_pipelines(bundle, texts, textcat_nlp, repeat=3 if quick else 5)
+    log(f"  blank {res['blank']['docs_per_s']:.0f} docs/s, review_sentiment {res['review_sentiment']['docs_per_s']:.0f} "
+        f"({res['review_sentiment_share_of_floor']:.0%} of the floor), textcat {res['textcat']['docs_per_s']:.0f}")
+    log("[spacy] cold start and serving memory")
+    work = WORK_DIR / "spacy"
+    work.mkdir(parents=True, exist_ok=True)
+    res["cold_start"] = cold_start(bundle, texts, work)
+    res["default_model"] = default_model_accuracy(texts, labels)
+    results["spacy"] = res
+
+
+def default_model_accuracy(texts: list[str], labels: list[str]) -> dict[str, Any] | None:
+    """Accuracy of the shipped default model through the spaCy component on cv9*."""
+    import spacy
+
+    default = REPO / "toolkit" / "models" / "default"
+    if not (default / "bundle.json").exists():
+        log("  no shipped default model yet")
+        return None
+    nlp = spacy.blank("en")
+    nlp.add_pipe("review_sentiment")
+    predicted = [max(doc.cats, key=doc.cats.get) for doc in nlp.pipe(texts, batch_size=64)]
+    acc = sum(p == y for p, y in zip(predicted, labels)) / len(labels)
+    meta = json.loads((default / "bundle.json").read_text())
+    size = sum(p.stat().st_size for p in default.iterdir() if p.is_file())
+    log(f"  shipped default model through spaCy: accuracy {acc:.3f}, {size / 1e6:.1f} MB")
+    return {"accuracy": acc, "n_docs": len(texts), "bundle_bytes": size, "quantization": meta.get("quantization")}
+
+
+def part_scaling(results: dict, quick: bool) -> None:
+    from .inference import scaling, test_texts
+
+    texts, _ = test_texts()
+    bundle = WORK_DIR / "bundles" / "cnn-fp32"
+    sizes = (100, 1000) if quick else (100, 1000, 10000)
+    log(f"[scaling] {sizes} documents; short vs long documents")
+    results["scaling"] = scaling(bundle, texts, sizes=sizes, repeat=2 if quick else 3)
+    for row in results["scaling"]["sizes"]:
+        log(f"  {row['n_docs']} docs: {row['seconds']:.2f}s ({row['ms_per_doc']:.2f} ms/doc)")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="one seed, 3 epochs, no CV: a smoke run (< 10 min)")
+    parser.add_argument("--only", default="", help=f"comma list of parts: {', '.join(PARTS)}")
+    parser.add_argument("--no-report", action="store_true", help="do not rewrite RESULTS.md / README")
+    args = parser.parse_args(argv)
+    parts = [p.strip() for p in args.only.split(",") if p.strip()] or list(PARTS)
+    unknown = set(parts) - set(PARTS)
+    if unknown:
+        parser.error(f"unknown part(s): {', '.join(sorted(unknown))}; parts: {', '.join(PARTS)}")
+
+    results: dict[str, Any] = {}
+    if RESULTS_JSON.exists() and args.only:
+        results = json.loads(RESULTS_JSON.read_text())
+    WORK_DIR.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    timings = results.setdefault("part_seconds", {})
+    for part in parts:
+        t = time.perf_counter()
+        globals()[f"part_{part}"](results, args.quick)
+        timings[part] = time.perf_counter() - t
+    results["machine"] = machine_info()
+    results["run"] = {"quick": args.quick, "parts": parts, "seconds": time.perf_counter() - t0,
+                      "command": "python -m benchmarks.run " + " ".join(argv if argv is not None else sys.argv[1:])}
+    out = BENCH_DIR / ("results.quick.json" if args.quick else "results.json")
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    log(f"written: {out} ({results['run']['seconds'] / 60:.1f} min)")
+    if not args.no_report:
+        from .report import write_report
+
+        write_report(results, quick=args.quick)
+
+
+if __name__ == "__main__":
+    main()
