@@ -306,34 +306,7 @@ def check_tokenizer_installed(tokenizer: dict[str, Any], bundle_path: str | os.P
     """Raise :class:`BundleError` naming the plugin to install when the tokenizer is unknown."""
     from . import registry
 
-    name = tokenizer["name"]
     try:
-        registry.lookup("tokenizer", name)
+        registry.require("tokenizer", tokenizer, where=f"bundle {bundle_path}" if bundle_path else "")
     except RegistryError as exc:
-        raise BundleError(missing_tokenizer_message(tokenizer, bundle_path)) from exc
-
-
-def missing_tokenizer_message(tokenizer: dict[str, Any], bundle_path: str | os.PathLike = "") -> str:
-    """What to say when a bundle's tokenizer is not installed: which plugin/distribution to install."""
-    from .registry import ENV_LOAD_PLUGINS
-
-    name = tokenizer.get("name")
-    plugin = tokenizer.get("plugin") or "?"
-    dist = tokenizer.get("distribution")
-    version = tokenizer.get("version")
-    where = f"bundle {bundle_path} needs" if bundle_path else "this model needs"
-    if dist and dist != "toolkit":
-        spec = f"{dist}=={version}" if version and version != "unknown" else dist
-        fix = f"install the plugin that provides it: pip install {spec}"
-    elif dist == "toolkit":
-        fix = f"it is built into toolkit {version or ''}".rstrip() + "; upgrade: pip install -U toolkit"
-    else:
-        fix = "install the plugin that provides it"
-    message = (
-        f"{where} tokenizer {name!r}, which is not installed; it came from plugin {plugin!r} "
-        f"of distribution {dist or '?'!r}{f' {version}' if version else ''}: {fix}"
-    )
-    restricted = os.environ.get(ENV_LOAD_PLUGINS)
-    if restricted is not None:
-        message += f" (note: {ENV_LOAD_PLUGINS}={restricted!r} restricts which plugins load)"
-    return message
+        raise BundleError(exc.message) from exc

@@ -178,8 +178,12 @@ def _import_tf():
     return tf, keras
 
 
-def load_keras_model(path: str | os.PathLike):
-    """Load ``model.keras`` (plugins are loaded first so custom layers resolve)."""
+def load_keras_model(path: str | os.PathLike, meta: dict[str, Any] | None = None):
+    """Load ``model.keras`` (plugins are loaded first so custom layers resolve).
+
+    When loading fails and ``meta`` (the folder's ``model.json``) names an
+    architecture that is not installed, the error names the package to install.
+    """
     from . import registry
 
     _, keras = _import_tf()
@@ -187,7 +191,11 @@ def load_keras_model(path: str | os.PathLike):
     try:
         return keras.saving.load_model(str(path), compile=False)
     except Exception as exc:
-        raise ExportError(f"cannot load the Keras model {path}: {type(exc).__name__}: {exc}") from exc
+        hint = ""
+        arch = (meta or {}).get("architecture")
+        if isinstance(arch, dict) and arch.get("name") not in registry.get_components("architecture"):
+            hint = "; " + registry.missing_component_message("architecture", arch, where=f"model {Path(path).parent}")
+        raise ExportError(f"cannot load the Keras model {path}: {type(exc).__name__}: {exc}{hint}") from exc
 
 
 def convert_to_onnx(model: Any, length_policy: str, max_len: int, opset: int = MIN_OPSET):
@@ -435,7 +443,7 @@ def export_model(
     metrics = _read_json_optional(model_dir / "metrics.json")
     ids, true_labels = load_test_data(model_dir, meta["max_len"], len(labels))
 
-    model = load_keras_model(model_dir / "model.keras")
+    model = load_keras_model(model_dir / "model.keras", meta)
     _check_keras_model(model, len(labels), model_dir)
     proto = convert_to_onnx(model, meta["length_policy"], meta["max_len"], opset)
     check_onnx(proto)

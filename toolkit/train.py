@@ -445,7 +445,7 @@ def evaluate_model(model_dir: str | os.PathLike, data: str | os.PathLike | None 
 
     model_dir = Path(model_dir)
     meta = read_model_dir(model_dir)
-    model = load_keras_model(model_dir / "model.keras")
+    model = load_keras_model(model_dir / "model.keras", meta)
     if config is None:
         config = Config.from_file(model_dir / "config.toml")
     if data is not None:
@@ -455,6 +455,7 @@ def evaluate_model(model_dir: str | os.PathLike, data: str | os.PathLike | None 
     part = {"test": test, "train": train, "all": corpus}.get(split)
     if part is None:
         raise TrainingError(f"unknown split {split!r}; use test, train or all")
+    registry.require("tokenizer", meta["tokenizer"], where=f"model {model_dir}")
     tok = registry.create_tokenizer(meta["tokenizer"]["name"], **meta["tokenizer"]["config"])
     vocab = Vocab.from_file(model_dir / "vocab.txt", ngrams=meta["vocab"]["ngrams"])
     labels = meta["labels"]
