@@ -83,10 +83,19 @@ LabelFieldOpt = typer.Option("label", "--label-field", help="Label column/field 
 # ---------------------------------------------------------------------------
 # plugins
 # ---------------------------------------------------------------------------
-@app.command("plugins")
+plugins_app = typer.Typer(help="List installed plugins (no subcommand), or create a new plugin package.")
+app.add_typer(plugins_app, name="plugins")
+
+
+@plugins_app.callback(invoke_without_command=True)
 @cli_errors
-def plugins_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
+def plugins_cmd(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
     """List installed plugins: name, version and the components each provides."""
+    if ctx.invoked_subcommand is not None:
+        return
     from . import registry
 
     rows = registry.plugin_info()
@@ -106,6 +115,19 @@ def plugins_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON i
     for row in rows:
         if row["error"]:
             typer.echo(f"failed: {row['plugin']}: {row['error']}", err=True)
+
+
+@plugins_app.command("new")
+@cli_errors
+def plugins_new_cmd(
+    name: str = typer.Argument(..., help="Distribution name of the new plugin, e.g. toolkit-shout."),
+    directory: Path = typer.Option(Path("."), "--dir", help="Folder to create the plugin folder in."),
+) -> None:
+    """Write a new plugin package (pyproject with the entry point, one hook, a test, a README)."""
+    from .scaffold import new_plugin
+
+    plugin = new_plugin(name, directory)
+    typer.echo(plugin.summary())
 
 
 # ---------------------------------------------------------------------------

@@ -8,8 +8,12 @@ Third-party packages declare an entry point in the group ``toolkit``::
 
 ``TOOLKIT_LOAD_PLUGINS`` (a comma-separated list of entry-point names) restricts
 which entry points load; set to an empty string, none load. Plugins load lazily,
-once per process. A plugin that fails to import, or whose hook raises, is
-recorded in :func:`load_errors` and reported by name; the others keep working.
+once per process. A plugin that fails to import, that is not a valid plugin
+(a hook with the wrong arguments, an unknown hook), whose hook raises, or that
+registers an invalid name or factory is recorded in :func:`load_errors`,
+reported by name (a warning, and ``toolkit plugins``) and skipped; the others
+keep working. A name registered by two plugins is never handed out: looking it
+up is an error naming both plugins, while every other name keeps working.
 
 Registering a component imports nothing heavy: factories are plain callables and
 import TensorFlow or gensim only when they build something.
@@ -27,7 +31,7 @@ from typing import Any, Callable
 import pluggy
 
 from . import hookspecs
-from .errors import ContractError, PluginLoadError, RegistryError
+from .errors import ContractError, PluginLoadError, RegistryError, ToolkitError
 
 ENTRY_POINT_GROUP = "toolkit"
 ENV_LOAD_PLUGINS = "TOOLKIT_LOAD_PLUGINS"
@@ -94,10 +98,33 @@ def _new_manager() -> pluggy.PluginManager:
         except Exception as exc:  # a broken built-in must not hide the others
             _state.errors[module_name] = f"{type(exc).__name__}: {exc}"
             continue
-        pm.register(module, name=module_name)
-        _state.sources[module_name] = _PluginSource("toolkit", _toolkit_version())
+        problem = _register(pm, module, module_name, _PluginSource("toolkit", _toolkit_version()))
+        if problem:
+            _state.errors[module_name] = problem
     _load_entry_points(pm)
     return pm
+
+
+def _register(pm: pluggy.PluginManager, plugin: Any, name: str, source: _PluginSource) -> str | None:
+    """Register ``plugin`` under ``name``; on failure return why (nothing stays registered).
+
+    Refused: an object pluggy rejects (a hook implementation whose arguments are
+    not the spec's, a name already taken), and one that implements a hook the
+    toolkit does not have (a misspelt ``register_tokenizer`` would otherwise be
+    ignored without a word).
+    """
+    origin = f"plugin {name!r} (from {source.distribution} {source.version})"
+    try:
+        pm.register(plugin, name=name)
+    except (ValueError, pluggy.PluginValidationError) as exc:
+        return f"{origin} is not a valid toolkit plugin: {' '.join(str(exc).split())}"
+    unknown = sorted(caller.name for caller in (pm.get_hookcallers(plugin) or []) if not caller.has_spec())
+    if unknown:
+        pm.unregister(plugin, name=name)
+        return (f"{origin} implements {', '.join(unknown)}, which {'is not a' if len(unknown) == 1 else 'are not'} "
+                f"toolkit hook{'s' if len(unknown) > 1 else ''}; the hooks are: {', '.join(KINDS.values())}")
+    _state.sources[name] = source
+    return None
 
 
 def _allowed_entry_points() -> set[str] | None:
@@ -118,6 +145,7 @@ def _load_entry_points(pm: pluggy.PluginManager) -> None:
         try:
             plugin = ep.load()
         except Exception as exc:
+            _state.sources[ep.name] = _PluginSource(dist_name, dist_version)  # for `toolkit plugins`
             _state.errors[ep.name] = (
                 f"plugin {ep.name!r} (from {dist_name} {dist_version}) failed to import: "
                 f"{type(exc).__name__}: {exc}"
@@ -126,8 +154,11 @@ def _load_entry_points(pm: pluggy.PluginManager) -> None:
             continue
         if pm.is_registered(plugin):
             continue
-        pm.register(plugin, name=ep.name)
-        _state.sources[ep.name] = _PluginSource(dist_name, dist_version)
+        problem = _register(pm, plugin, ep.name, _PluginSource(dist_name, dist_version))
+        if problem:
+            _state.sources[ep.name] = _PluginSource(dist_name, dist_version)  # for `toolkit plugins`
+            _state.errors[ep.name] = problem
+            warnings.warn(str(PluginLoadError(problem)), stacklevel=2)
 
 
 def get_plugin_manager() -> pluggy.PluginManager:
@@ -145,10 +176,15 @@ def reset() -> None:
 
 
 def register_plugin(plugin: Any, name: str, distribution: str = "", version: str = "") -> None:
-    """Register a plugin object (module or class instance) by hand."""
+    """Register a plugin object (module or class instance) by hand.
+
+    Raises:
+        RegistryError: the object is not a valid toolkit plugin (see :func:`_register`).
+    """
     pm = get_plugin_manager()
-    pm.register(plugin, name=name)
-    _state.sources[name] = _PluginSource(distribution or name, version or "unknown")
+    problem = _register(pm, plugin, name, _PluginSource(distribution or name, version or "unknown"))
+    if problem:
+        raise RegistryError(problem)
 
 
 def unregister_plugin(name: str) -> None:
@@ -166,40 +202,72 @@ def load_errors() -> dict[str, str]:
     return dict(_state.errors)
 
 
-def _collect(kind: str) -> dict[str, Registration]:
+def _plugin_problem(plugin_name: str, message: str) -> None:
+    """Record (once) and warn about a problem of plugin ``plugin_name``; the others keep working."""
+    known = _state.errors.get(plugin_name)
+    if known is not None and message in known:
+        return
+    _state.errors[plugin_name] = f"{known}; {message}" if known else message
+    warnings.warn(str(PluginLoadError(message)), stacklevel=3)
+
+
+def _clash_message(kind: str, name: str, plugins: list[str]) -> str:
+    who = " and by ".join(f"plugin {p!r}" for p in plugins)
+    return (f"{kind} {name!r} is registered twice: by {who}; uninstall one of them or restrict plugins with "
+            f"{ENV_LOAD_PLUGINS}")
+
+
+def _collect_all(kind: str) -> tuple[dict[str, Registration], dict[str, list[str]]]:
+    """Every registration of ``kind`` by name, and the names registered more than once.
+
+    A name registered twice keeps its first registration here (built-ins are
+    registered first) but is never handed out: :func:`lookup` refuses it
+    naming both plugins. A plugin whose hook raises, or that registers an
+    invalid name or factory, is recorded in :func:`load_errors` (with a
+    warning) and the other plugins' components stay available.
+    """
     if kind not in KINDS:
         raise RegistryError(f"unknown component kind {kind!r}; kinds: {', '.join(KINDS)}")
     pm = get_plugin_manager()
     hook = getattr(pm.hook, KINDS[kind])
     found: dict[str, Registration] = {}
+    clashes: dict[str, list[str]] = {}
     # Call each implementation on its own, so that every name is attributed to
-    # the plugin that registered it and a failing plugin cannot hide the rest.
-    for impl in reversed(hook.get_hookimpls()):
+    # the plugin that registered it and a failing plugin cannot hide the rest;
+    # in registration order (built-ins first), so a clash is charged to the
+    # plugin that came later.
+    for impl in hook.get_hookimpls():
         plugin_name = impl.plugin_name
         source = _state.sources.get(plugin_name, _PluginSource(plugin_name, "unknown"))
 
-        def register(name: str, factory: Callable[..., Any], _plugin=plugin_name, _src=source):
+        def register(name: str, factory: Callable[..., Any], _plugin=plugin_name, _src=source) -> None:
             if not isinstance(name, str) or not name:
-                raise RegistryError(f"plugin {_plugin!r} registered a {kind} with an invalid name {name!r}")
+                _plugin_problem(_plugin, f"plugin {_plugin!r} registered a {kind} with an invalid name {name!r}")
+                return
             if not callable(factory):
-                raise RegistryError(f"plugin {_plugin!r} registered {kind} {name!r} with a factory that is not callable")
+                _plugin_problem(_plugin, f"plugin {_plugin!r} registered {kind} {name!r} with a factory that is "
+                                         f"not callable ({type(factory).__name__})")
+                return
             if name in found:
-                other = found[name].plugin
-                raise RegistryError(
-                    f"{kind} {name!r} is registered twice: by plugin {other!r} and by plugin {_plugin!r}; "
-                    f"uninstall one of them or restrict plugins with {ENV_LOAD_PLUGINS}"
-                )
+                plugins = clashes.setdefault(name, [found[name].plugin])
+                if _plugin not in plugins:
+                    plugins.append(_plugin)
+                _plugin_problem(_plugin, _clash_message(kind, name, plugins))
+                return
             found[name] = Registration(kind, name, factory, _plugin, _src.distribution, _src.version)
 
         try:
             impl.function(register=register)
-        except RegistryError:
-            raise
         except Exception as exc:
-            message = f"plugin {plugin_name!r} failed in {KINDS[kind]}: {type(exc).__name__}: {exc}"
-            if _state.errors.get(plugin_name) != message:
-                _state.errors[plugin_name] = message
-                warnings.warn(str(PluginLoadError(message)), stacklevel=2)
+            _plugin_problem(plugin_name, f"plugin {plugin_name!r} failed in {KINDS[kind]}: {type(exc).__name__}: {exc}")
+    return found, clashes
+
+
+def _collect(kind: str) -> dict[str, Registration]:
+    """Every registration of ``kind``; a name registered twice is an error naming both plugins."""
+    found, clashes = _collect_all(kind)
+    for name, plugins in clashes.items():
+        raise RegistryError(_clash_message(kind, name, plugins))
     return found
 
 
@@ -221,7 +289,9 @@ def get_components(kind: str) -> dict[str, Registration]:
 
 def lookup(kind: str, name: str) -> Registration:
     """The registration of component ``name``; unknown names list the known ones."""
-    components = _collect(kind)
+    components, clashes = _collect_all(kind)
+    if name in clashes:
+        raise RegistryError(_clash_message(kind, name, clashes[name]))
     if name not in components:
         known = ", ".join(sorted(components)) or "(none)"
         hint = ""
@@ -229,6 +299,50 @@ def lookup(kind: str, name: str) -> Registration:
         if failed:
             hint = f"; plugins that failed to load: {', '.join(sorted(failed))}"
         raise RegistryError(f"unknown {kind} {name!r}; available {kind}s: {known}{hint}")
+    return components[name]
+
+
+def missing_component_message(kind: str, record: dict[str, Any], where: str = "") -> str:
+    """What to say when a recorded component is not installed: the plugin and the package to install.
+
+    ``record`` is a component entry of ``model.json`` / ``bundle.json``:
+    ``{"name", "config", "plugin", "distribution", "version"}``.
+    """
+    name = record.get("name")
+    plugin = record.get("plugin") or "?"
+    dist = record.get("distribution")
+    version = record.get("version")
+    if dist and dist != "toolkit":
+        spec = f"{dist}=={version}" if version and version != "unknown" else dist
+        fix = f"install the plugin that provides it: pip install {spec}"
+    elif dist == "toolkit":
+        fix = f"it is built into toolkit {version or ''}".rstrip() + "; upgrade: pip install -U toolkit"
+    else:
+        fix = "install the plugin that provides it"
+    message = (
+        f"{where or 'this model'} needs {kind} {name!r}, which is not installed; it came from plugin {plugin!r} "
+        f"of distribution {dist or '?'!r}{f' {version}' if version else ''}: {fix}"
+    )
+    restricted = os.environ.get(ENV_LOAD_PLUGINS)
+    if restricted is not None:
+        message += f" (note: {ENV_LOAD_PLUGINS}={restricted!r} restricts which plugins load)"
+    return message
+
+
+def require(kind: str, record: dict[str, Any], where: str = "") -> Registration:
+    """The registration of the component ``record`` names (a ``model.json`` entry).
+
+    Raises:
+        RegistryError: it is not installed; the message names the package to
+            install (:func:`missing_component_message`). A name clash is
+            reported as by :func:`lookup`.
+    """
+    components, clashes = _collect_all(kind)
+    name = record.get("name")
+    if name in clashes:
+        raise RegistryError(_clash_message(kind, name, clashes[name]))
+    if name not in components:
+        raise RegistryError(missing_component_message(kind, record, where))
     return components[name]
 
 
@@ -245,8 +359,15 @@ def create(kind: str, name: str, **options: Any) -> Any:
     reg = lookup(kind, name)
     try:
         obj = reg.factory(**options)
+    except ToolkitError:
+        raise  # the component's own message (a bad option value, a missing extra)
     except TypeError as exc:
         raise RegistryError(f"{kind} {name!r} (plugin {reg.plugin!r}) rejected its options {options!r}: {exc}") from exc
+    except Exception as exc:
+        raise RegistryError(
+            f"{kind} {name!r} from plugin {reg.plugin!r} ({reg.distribution} {reg.version}) failed to build: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
     missing = [attr for attr in _CONTRACTS[kind] if not hasattr(obj, attr)]
     if missing:
         raise ContractError(
@@ -258,6 +379,11 @@ def create(kind: str, name: str, **options: Any) -> Any:
         raise ContractError(
             f"{kind} {name!r} from plugin {reg.plugin!r} breaks the {kind} contract: config must be a dict, "
             f"got {type(config).__name__}"
+        )
+    if kind == "architecture" and getattr(obj, "length_policy") not in ("fixed", "dynamic"):
+        raise ContractError(
+            f"{kind} {name!r} from plugin {reg.plugin!r} ({reg.distribution}) breaks the {kind} contract: "
+            f"length_policy must be 'fixed' or 'dynamic', got {getattr(obj, 'length_policy')!r}"
         )
     return obj
 
@@ -290,13 +416,14 @@ def plugin_info() -> list[dict[str, Any]]:
             "error": None,
         }
     for kind in KINDS:
-        for reg in _collect(kind).values():
+        for reg in _collect_all(kind)[0].values():
             if reg.plugin in rows:
                 rows[reg.plugin][kind + "s"].append(reg.name)
     for name, reason in _state.errors.items():
+        src = _state.sources.get(name, _PluginSource("?", "?"))
         rows.setdefault(
             name,
-            {"plugin": name, "distribution": "?", "version": "?", "tokenizers": [], "embeddings": [],
-             "architectures": [], "error": None},
+            {"plugin": name, "distribution": src.distribution, "version": src.version, "tokenizers": [],
+             "embeddings": [], "architectures": [], "error": None},
         )["error"] = reason
     return list(rows.values())
