@@ -10,7 +10,7 @@ PLUGIN_STAMP := $(VENV)/.installed-plugin-fasttext
 export TOOLKIT_POLARITY_DIR ?= $(abspath $(CURDIR)/../shared/data/review_polarity)
 export PYTHONHASHSEED := 0
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench bench-quick default-model clean
 
 install: $(STAMP)
 
@@ -24,9 +24,18 @@ $(PLUGIN_STAMP): $(STAMP) $(PLUGIN_DIR)/pyproject.toml
 	$(BIN)/pip install -q -e ./$(PLUGIN_DIR)
 	touch $@
 
+# The main job end to end: clean + vocabulary, train, export, score in spaCy.
+# QUICK=1 skips training and serves the shipped default model.
 demo: $(STAMP)
 	$(BIN)/toolkit data info
 	$(BIN)/toolkit vocab build --tokenizer nltk --min-count 2 --out build/demo/vocab.txt --overwrite
+ifeq ($(QUICK),1)
+	$(BIN)/python -m toolkit.demo
+else
+	$(BIN)/toolkit train --out build/demo/model --overwrite --quiet
+	$(BIN)/toolkit export build/demo/model --out build/demo/bundle --overwrite
+	$(BIN)/python -m toolkit.demo build/demo/bundle
+endif
 
 test: $(STAMP) $(PLUGIN_STAMP)
 	$(BIN)/python -m pytest -q
@@ -34,6 +43,15 @@ test: $(STAMP) $(PLUGIN_STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
+
+bench-quick: $(STAMP)
+	$(BIN)/python -m benchmarks.run --quick $(BENCH_ARGS)
+
+# Rebuild the shipped default model from scratch: the default config on the
+# polarity corpus, exported with int8 quantization (kept only if accuracy holds).
+default-model: $(STAMP)
+	$(BIN)/toolkit train --out build/default-model --overwrite --quiet
+	$(BIN)/toolkit export build/default-model --out toolkit/models/default --overwrite --quantize int8
 
 clean:
 	rm -rf build exports .pytest_cache

@@ -19,60 +19,27 @@ from .common import mean_std, peak_rss_mib
 
 #: name -> (description, config overrides). ``None`` values are left at the defaults.
 CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
+    "cnn": ("default `cnn` with the default config", {}),
+    "cnn+word2vec": ("default `cnn` initialised from word2vec trained on the training split",
+                     {"embedding.name": "word2vec", "embedding.options": {"dim": 16}}),
+    "cnn-lstm": ("`cnn-lstm`: chunks of 50 ids -> per-chunk CNN (TimeDistributed) -> LSTM; unigrams, dim 32, "
+                 "first 1,500 ids",
+                 {"architecture.name": "cnn-lstm", "vocab.ngrams": 1, "embedding.options": {"dim": 32},
+                  "training.learning_rate": 0.003, "training.max_len": 1500}),
     "seed-cnn": (
         "classic tutorial CNN: NLTK cleaning (stop words removed), unigrams, Embedding(100) -> Conv1D(32, 8) -> "
         "MaxPool(2) -> Flatten -> Dense(10), fixed length, 10 epochs",
         {"tokenizer.options": {"stopwords": True}, "vocab.ngrams": 1, "architecture.name": "seed-cnn",
+         "embedding.options": {"dim": 100},
          "training.epochs": 10, "training.validation_share": 0.0, "training.early_stopping": 0,
          "training.learning_rate": 0.001},
     ),
-    "cnn": ("default `cnn` with the default config", {}),
-    "cnn+word2vec": ("default `cnn` initialised from word2vec trained on the training split",
-                     {"embedding.name": "word2vec"}),
-    "cnn-lstm": ("`cnn-lstm`: per-chunk CNN (TimeDistributed) -> LSTM", {"architecture.name": "cnn-lstm"}),
 }
 
 
 def config_for(name: str, base: Config | None = None) -> Config:
     base = base or Config()
     return base.with_overrides(CONFIGS[name][1]) if CONFIGS[name][1] else base
-
-
-def run_config(name: str, seeds: list[int], corpus, log=print) -> dict[str, Any]:
-    from toolkit.train import evaluate_fit, fit
-
-    train, test = train_test_split(corpus)
-    runs = []
-    for seed in seeds:
-        config = config_for(name).with_overrides({"training.seed": seed})
-        t0 = time.perf_counter()
-        result = fit(config, train, progress=False)
-        metrics = evaluate_fit(result, test)
-        runs.append({
-            "seed": seed,
-            "accuracy": metrics["accuracy"],
-            "macro_f1": metrics["macro_f1"],
-            "train_seconds": result.train_seconds,
-            "best_epoch": result.best_epoch + 1,
-            "epochs_run": len(result.history.get("loss", [])),
-            "params": int(result.model.count_params()),
-            "vocab_size": len(result.prepared.vocab),
-            "max_len": result.max_len,
-            "wall_seconds": time.perf_counter() - t0,
-        })
-        log(f"  {name} seed {seed}: accuracy {metrics['accuracy']:.3f} "
-            f"({result.train_seconds:.0f}s, best epoch {result.best_epoch + 1})")
-        del result
-        gc.collect()
-    return {
-        "name": name,
-        "description": CONFIGS[name][0],
-        "config": config_for(name).to_dict(),
-        "accuracy": mean_std([r["accuracy"] for r in runs]),
-        "train_seconds": mean_std([r["train_seconds"] for r in runs]),
-        "runs": runs,
-        "peak_rss_mib": peak_rss_mib(),
-    }
 
 
 def run_peer(kind: str, seeds: list[int], corpus, epochs: int = 10, log=print) -> dict[str, Any]:

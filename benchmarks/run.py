@@ -25,7 +25,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from .common import BENCH_DIR, REPO, WORK_DIR, machine_info, mean_std  # noqa: E402
 
-PARTS = ("accuracy", "cv", "inference", "spacy", "scaling")
+PARTS = ("accuracy", "inference", "spacy", "scaling", "cv")
 RESULTS_JSON = BENCH_DIR / "results.json"
 
 
@@ -46,6 +46,13 @@ def train_in_subprocess(name: str, seed: int, out: Path, extra: list[str]) -> di
     return row
 
 
+def checkpoint(results: dict, quick: bool) -> None:
+    """Write what has been measured so far (a long run that is cut short keeps its figures)."""
+    out = BENCH_DIR / ("results.quick.json" if quick else "results.json")
+    partial = dict(results, machine=machine_info(), partial=True)
+    out.write_text(json.dumps(partial, indent=2) + "\n")
+
+
 def part_accuracy(results: dict, quick: bool) -> None:
     from toolkit.config import parse_set_options
 
@@ -55,6 +62,7 @@ def part_accuracy(results: dict, quick: bool) -> None:
     extra = ["training.epochs=3"] if quick else []
     configs = ["cnn"] if quick else list(CONFIGS)
     rows = {}
+    results["accuracy"] = {"seeds": seeds, "quick": quick, "configs": rows, "peers": {}}
     for name in configs:
         log(f"[accuracy] {name}: {CONFIGS[name][0]}")
         runs = []
@@ -75,11 +83,13 @@ def part_accuracy(results: dict, quick: bool) -> None:
             "runs": runs,
             "model_dir": str(WORK_DIR / "models" / f"{name}-seed{seeds[0]}"),
         }
+        checkpoint(results, quick)
     corpus = load_corpus()
-    peers = {"textcat-bow": run_peer("bow", seeds, corpus, epochs=3 if quick else 10, log=log)}
+    peers = results["accuracy"]["peers"]
+    peers["textcat-bow"] = run_peer("bow", seeds, corpus, epochs=3 if quick else 10, log=log)
+    checkpoint(results, quick)
     if not quick:
-        peers["textcat-ensemble"] = run_peer("ensemble", [0], corpus, epochs=5, log=log)
-    results["accuracy"] = {"seeds": seeds, "quick": quick, "configs": rows, "peers": peers}
+        peers["textcat-ensemble"] = run_peer("ensemble", [0], corpus, epochs=3, log=log)
 
 
 def part_cv(results: dict, quick: bool) -> None:
@@ -216,6 +226,7 @@ def main(argv: list[str] | None = None) -> None:
         t = time.perf_counter()
         globals()[f"part_{part}"](results, args.quick)
         timings[part] = time.perf_counter() - t
+        checkpoint(results, args.quick)
     results["machine"] = machine_info()
     results["run"] = {"quick": args.quick, "parts": parts, "seconds": time.perf_counter() - t0,
                       "command": "python -m benchmarks.run " + " ".join(argv if argv is not None else sys.argv[1:])}

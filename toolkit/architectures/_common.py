@@ -1,0 +1,155 @@
+"""Shared pieces of the built-in architectures: option checks and Keras helpers.
+
+Importing this module is light (no TensorFlow/Keras); the helpers that need
+Keras receive it, or import it inside the function.
+
+Padding. Documents are post-padded with id 0. The global poolings here are
+*masked*: a convolution output counts only where its whole window lies inside
+the document, so a document gets the same probabilities whatever the padded
+width of its batch (dynamic batches, length buckets at serving time, the fixed
+``max_len`` of ``test_data.npz``). The masks are computed from the ids with
+``keras.ops`` inside the functional graph: no custom layer, so ``model.keras``
+loads without ``custom_objects`` and tf2onnx converts it as it is.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import ConfigError
+
+ACTIVATIONS = ("relu", "gelu", "elu", "selu", "tanh", "swish")
+GLOBAL_POOLINGS = ("max", "avg", "max+avg")
+
+
+# ---------------------------------------------------------------------------
+# Option checks (ConfigError naming the architecture and the option)
+# ---------------------------------------------------------------------------
+def fail(arch: str, option: str, message: str) -> ConfigError:
+    return ConfigError(f"architecture {arch!r}: option {option!r} {message}")
+
+
+def check_int(arch: str, option: str, value: Any, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise fail(arch, option, f"must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_int_list(arch: str, option: str, value: Any, minimum: int = 1, allow_empty: bool = False) -> list[int]:
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        value = [value]
+    if not isinstance(value, (list, tuple)):
+        raise fail(arch, option, f"must be a list of integers, got {value!r}")
+    if not value and not allow_empty:
+        raise fail(arch, option, "must not be empty")
+    out = []
+    for item in value:
+        if isinstance(item, bool) or not isinstance(item, (int, np.integer)) or item < minimum:
+            raise fail(arch, option, f"must hold integers >= {minimum}, got {item!r} in {list(value)!r}")
+        out.append(int(item))
+    return out
+
+
+def check_rate(arch: str, option: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) < 1.0:
+        raise fail(arch, option, f"must be a number in [0, 1), got {value!r}")
+    return float(value)
+
+
+def check_choice(arch: str, option: str, value: Any, choices: Sequence[str]) -> str:
+    if value not in choices:
+        raise fail(arch, option, f"must be one of {', '.join(repr(c) for c in choices)}, got {value!r}")
+    return value
+
+
+def check_bool(arch: str, option: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise fail(arch, option, f"must be true or false, got {value!r}")
+    return value
+
+
+def check_build_args(arch: str, vocab_size: Any, dim: Any, weights: Any, max_len: Any, labels: Any,
+                     min_len: int, max_len_required: bool) -> tuple[int, int, Any, int | None, list[str]]:
+    """Validate ``build()``'s arguments; returns them normalised."""
+    if isinstance(vocab_size, bool) or not isinstance(vocab_size, (int, np.integer)) or vocab_size < 3:
+        raise ConfigError(f"architecture {arch!r}: vocab_size must be an integer >= 3 (<pad>, <unk>, one token), "
+                          f"got {vocab_size!r}")
+    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
+        raise ConfigError(f"architecture {arch!r}: embedding dim must be a positive integer, got {dim!r}")
+    labels = list(labels or [])
+    if len(labels) < 2:
+        raise ConfigError(f"architecture {arch!r}: needs at least 2 labels, got {labels!r}")
+    if max_len is None:
+        if max_len_required:
+            raise ConfigError(f"architecture {arch!r}: max_len is required (fixed-length input)")
+    else:
+        if isinstance(max_len, bool) or not isinstance(max_len, (int, np.integer)) or max_len < 1:
+            raise ConfigError(f"architecture {arch!r}: max_len must be a positive integer, got {max_len!r}")
+        max_len = int(max_len)
+        if max_len < min_len:
+            raise ConfigError(
+                f"architecture {arch!r}: max_len={max_len} is shorter than the {min_len} positions the model "
+                f"needs (min_len: the widest kernel/window); raise max_len or use smaller kernel_sizes")
+    if weights is not None:
+        weights = np.asarray(weights, dtype=np.float32)
+        if weights.shape != (int(vocab_size), int(dim)):
+            raise ConfigError(
+                f"architecture {arch!r}: initial embedding weights have shape {weights.shape}, expected "
+                f"({int(vocab_size)}, {int(dim)}) = (vocab_size, dim)")
+    return int(vocab_size), int(dim), weights, max_len, labels
+
+
+# ---------------------------------------------------------------------------
+# Keras helpers (called from build(); Keras is imported by the caller)
+# ---------------------------------------------------------------------------
+def token_mask(ops, ids):
+    """bool [batch, length]: True where the id is a token, False where it is padding."""
+    return ops.not_equal(ids, 0)
+
+
+def window_mask(mask, width: int):
+    """bool [batch, length - width + 1, 1]: the windows of a 'valid' convolution
+    that lie wholly inside the (post-padded) document, i.e. the windows ending
+    on a token."""
+    import keras
+
+    m = mask[:, width - 1:] if width > 1 else mask
+    return keras.ops.expand_dims(m, -1)
+
+
+def masked_pool(ops, x, wmask, mode: str) -> list:
+    """Masked global poolings of ``x`` [batch, steps, channels] with the bool
+    ``wmask`` [batch, steps, 1].
+
+    ``max``: maximum over valid steps; ``avg``: mean over valid steps; both 0
+    when a document has no valid step. Only selections (``where``) and exact
+    products with 0/1 are used, never large sentinel values: an expression
+    such as ``x * m + (m - 1) * 1e9`` loses ``x`` to float32 rounding when the
+    backend reorders it (seen with TensorFlow's CPU kernels at batch size 1).
+    """
+    out = []
+    any_valid = ops.any(wmask, axis=1)  # [batch, 1]
+    if mode in ("max", "max+avg"):
+        lowest = float(np.finfo(np.float32).min)
+        best = ops.max(ops.where(wmask, x, lowest), axis=1)
+        out.append(ops.where(any_valid, best, 0.0))
+    if mode in ("avg", "max+avg"):
+        m = ops.cast(wmask, x.dtype)
+        count = ops.maximum(ops.sum(m, axis=1), 1.0)
+        out.append(ops.sum(ops.where(wmask, x, 0.0), axis=1) / count)
+    return out
+
+
+def embedding_layer(keras, vocab_size: int, dim: int, trainable: bool, name: str = "embedding"):
+    return keras.layers.Embedding(vocab_size, dim, trainable=bool(trainable), name=name)
+
+
+def set_embedding_weights(layer, weights) -> None:
+    if weights is not None:
+        layer.set_weights([np.asarray(weights, dtype=np.float32)])
+
+
+def output_layer(keras, labels: list[str]):
+    return keras.layers.Dense(len(labels), activation="softmax", name="probabilities")

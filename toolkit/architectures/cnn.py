@@ -1,0 +1,238 @@
+"""Convolutional text classifiers, registered as ``cnn`` and ``seed-cnn``.
+
+``cnn`` (the default architecture)::
+
+    token_ids -> Embedding(dim) [-> SpatialDropout1D(embedding_dropout)]
+      -> one branch per kernel width k: Conv1D(filters, k, activation) -> pooling
+      [+ bag: the mean of the token embeddings (a fastText-style branch)]
+      -> concatenate -> (Dropout -> Dense(units, activation)) per ``dense`` entry
+      -> Dropout -> Dense(n_labels, softmax) named ``probabilities``
+
+``pooling`` is ``max``, ``avg`` or ``max+avg`` (masked global poolings: padding
+never changes a document's score, and inputs may have any length >= ``min_len``:
+length policy ``dynamic``), or ``local-max`` (MaxPooling1D(pool_size) ->
+Flatten, fixed length, as in the classic tutorial).
+
+``seed-cnn`` is a preset of the same class reproducing the classic tutorial
+exactly: Embedding(100) -> Conv1D(32, 8, relu) -> MaxPooling1D(2) -> Flatten ->
+Dense(10, relu) -> output, fixed-length post-padded input (``max_len`` = the
+longest training document).
+
+Keras is imported inside :meth:`CNN.build` only.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Callable, Sequence
+
+from ..hookspecs import hookimpl
+from . import _common as c
+
+POOLINGS = c.GLOBAL_POOLINGS + ("local-max",)
+LENGTH_POLICIES = ("fixed", "dynamic")
+
+
+class CNN:
+    """A configurable 1-D convolutional classifier.
+
+    Args:
+        filters: convolution filters per branch.
+        kernel_sizes: one branch per width (a list of integers).
+        activation: activation of the convolutions and hidden dense layers.
+        pooling: ``max``, ``avg``, ``max+avg`` (masked, global) or ``local-max``.
+        pool_size: window of ``local-max`` pooling (ignored otherwise).
+        bag: add the masked mean of the token embeddings as extra features
+            (a fastText-style branch; with unigram+bigram ids it carries most
+            of the signal on long reviews). Needs a global ``pooling``.
+        dense: sizes of the hidden dense layers (may be empty).
+        dropout: dropout rate before each dense layer and the output layer.
+        embedding_dropout: SpatialDropout1D rate on the embeddings (drops whole
+            dimensions).
+        length_policy: ``dynamic`` (default for the global poolings) or
+            ``fixed`` (required by ``local-max``); ``None`` chooses.
+
+    ``config`` holds every option; ``CNN(**config)`` rebuilds the same model.
+    """
+
+    name = "cnn"
+    #: Training, vocabulary and tokenizer settings this configuration was tuned
+    #: with, shaped like the training config sections (see docs and the benchmark).
+    RECOMMENDED: dict[str, Any] = {
+        "tokenizer": {"name": "nltk", "options": {"stopwords": False}},
+        "vocab": {"min_count": 2, "max_size": None, "ngrams": 2},
+        "embedding": {"name": "learned", "options": {"dim": 16}},
+        "training": {"epochs": 10, "batch_size": 32, "optimizer": "adam", "learning_rate": 0.01,
+                     "validation_share": 0.0, "early_stopping": 3, "max_len": None, "max_len_cap": 4000},
+    }
+
+    def __init__(
+        self,
+        filters: int = 16,
+        kernel_sizes: Sequence[int] = (3,),
+        activation: str = "relu",
+        pooling: str = "max",
+        pool_size: int = 2,
+        bag: bool = True,
+        dense: Sequence[int] = (),
+        dropout: float = 0.5,
+        embedding_dropout: float = 0.0,
+        token_dropout: float = 0.0,
+        conv_trains_embedding: bool = False,
+        length_policy: str | None = None,
+    ) -> None:
+        a = self.name
+        self.filters = c.check_int(a, "filters", filters)
+        self.kernel_sizes = c.check_int_list(a, "kernel_sizes", kernel_sizes, allow_empty=True)
+        self.activation = c.check_choice(a, "activation", activation, c.ACTIVATIONS)
+        self.pooling = c.check_choice(a, "pooling", pooling, POOLINGS)
+        self.pool_size = c.check_int(a, "pool_size", pool_size)
+        self.bag = c.check_bool(a, "bag", bag)
+        self.dense = c.check_int_list(a, "dense", dense, allow_empty=True)
+        self.dropout = c.check_rate(a, "dropout", dropout)
+        self.embedding_dropout = c.check_rate(a, "embedding_dropout", embedding_dropout)
+        self.token_dropout = c.check_rate(a, "token_dropout", token_dropout)
+        self.conv_trains_embedding = c.check_bool(a, "conv_trains_embedding", conv_trains_embedding)
+        local = self.pooling == "local-max"
+        if length_policy is None:
+            length_policy = "fixed" if local else "dynamic"
+        self._length_policy = c.check_choice(a, "length_policy", length_policy, LENGTH_POLICIES)
+        if local and self._length_policy == "dynamic":
+            raise c.fail(a, "length_policy", "must be 'fixed' with pooling='local-max' (Flatten needs a fixed "
+                                             "length); use a global pooling (max, avg, max+avg) for 'dynamic'")
+        if local and self.bag:
+            raise c.fail(a, "bag", "needs a global pooling (max, avg, max+avg), not pooling='local-max'")
+        if not self.kernel_sizes and not self.bag:
+            raise c.fail(a, "kernel_sizes", "must not be empty unless bag=True (a model needs some features)")
+
+    # -- contract ---------------------------------------------------------
+    @property
+    def config(self) -> dict[str, Any]:
+        return {
+            "filters": self.filters,
+            "kernel_sizes": list(self.kernel_sizes),
+            "activation": self.activation,
+            "pooling": self.pooling,
+            "pool_size": self.pool_size,
+            "bag": self.bag,
+            "dense": list(self.dense),
+            "dropout": self.dropout,
+            "embedding_dropout": self.embedding_dropout,
+            "token_dropout": self.token_dropout,
+            "conv_trains_embedding": self.conv_trains_embedding,
+            "length_policy": self._length_policy,
+        }
+
+    @property
+    def length_policy(self) -> str:
+        return self._length_policy
+
+    @property
+    def min_len(self) -> int:
+        """Smallest input width the model accepts (the widest kernel, plus the
+        pooling window for ``local-max``)."""
+        widest = max(self.kernel_sizes, default=1)
+        return widest + self.pool_size - 1 if self.pooling == "local-max" else widest
+
+    @property
+    def recommended(self) -> dict[str, Any]:
+        return copy.deepcopy(self.RECOMMENDED)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.config.items())})"
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.config == self.config
+
+    # -- model ------------------------------------------------------------
+    def build(self, vocab_size: int, dim: int, weights: Any = None, trainable: bool = True,
+              max_len: int | None = None, labels: Sequence[str] = ("NEGATIVE", "POSITIVE")):
+        """The Keras model: int32 ``token_ids`` [batch, length] -> ``probabilities`` [batch, n_labels].
+
+        ``weights`` (float32 [vocab_size, dim]) initialises the embedding;
+        ``trainable=False`` freezes it. With the ``fixed`` policy the input has
+        shape (max_len,); with ``dynamic`` it is (None,) and ``max_len`` is only
+        checked against ``min_len``.
+        """
+        fixed = self._length_policy == "fixed"
+        vocab_size, dim, weights, max_len, labels = c.check_build_args(
+            self.name, vocab_size, dim, weights, max_len, labels, self.min_len, max_len_required=fixed)
+        import keras
+        from keras import layers, ops
+
+        ids = keras.Input(shape=(max_len if fixed else None,), dtype="int32", name="token_ids")
+        emb_layer = c.embedding_layer(keras, vocab_size, dim, trainable)
+        x = emb_layer(ids)
+        if self.token_dropout:  # drop whole tokens (their embedding vectors)
+            x = layers.Dropout(self.token_dropout, noise_shape=(None, None, 1), name="token_dropout")(x)
+        if self.embedding_dropout:
+            x = layers.SpatialDropout1D(self.embedding_dropout, name="embedding_dropout")(x)
+        conv_in = x if self.conv_trains_embedding else ops.stop_gradient(x)
+        features = []
+        if self.pooling == "local-max":
+            for k in self.kernel_sizes:
+                h = layers.Conv1D(self.filters, k, activation=self.activation, name=f"conv_{k}")(conv_in)
+                h = layers.MaxPooling1D(self.pool_size, name=f"pool_{k}")(h)
+                features.append(layers.Flatten(name=f"flatten_{k}")(h))
+        else:
+            mask = c.token_mask(ops, ids)
+            for k in self.kernel_sizes:
+                h = layers.Conv1D(self.filters, k, activation=self.activation, name=f"conv_{k}")(conv_in)
+                features.extend(c.masked_pool(ops, h, c.window_mask(mask, k), self.pooling))
+            if self.bag:
+                features.extend(c.masked_pool(ops, x, c.window_mask(mask, 1), "avg"))
+        h = features[0] if len(features) == 1 else layers.Concatenate(name="features")(features)
+        for i, units in enumerate(self.dense):
+            if self.dropout:
+                h = layers.Dropout(self.dropout, name=f"dropout_{i}")(h)
+            h = layers.Dense(units, activation=self.activation, name=f"dense_{i}")(h)
+        if self.dropout:
+            h = layers.Dropout(self.dropout, name="dropout_out")(h)
+        out = c.output_layer(keras, labels)(h)
+        model = keras.Model(ids, out, name=self.name.replace("-", "_"))
+        c.set_embedding_weights(emb_layer, weights)
+        return model
+
+
+class SeedCNN(CNN):
+    """The classic tutorial's CNN (``seed-cnn``): same options as ``cnn``, other defaults.
+
+    Embedding(100) -> Conv1D(32, 8, relu) -> MaxPooling1D(2) -> Flatten ->
+    Dense(10, relu) -> Dense(n_labels, softmax); fixed length, no dropout.
+    """
+
+    name = "seed-cnn"
+    RECOMMENDED: dict[str, Any] = {
+        "tokenizer": {"name": "nltk", "options": {"stopwords": True}},
+        "vocab": {"min_count": 2, "max_size": None, "ngrams": 1},
+        "embedding": {"name": "learned", "options": {"dim": 100}},
+        "training": {"epochs": 10, "batch_size": 32, "optimizer": "adam", "learning_rate": 0.001,
+                     "max_len": None, "max_len_cap": 4000},
+    }
+
+    def __init__(
+        self,
+        filters: int = 32,
+        kernel_sizes: Sequence[int] = (8,),
+        activation: str = "relu",
+        pooling: str = "local-max",
+        pool_size: int = 2,
+        bag: bool = False,
+        dense: Sequence[int] = (10,),
+        dropout: float = 0.0,
+        embedding_dropout: float = 0.0,
+        token_dropout: float = 0.0,
+        conv_trains_embedding: bool = True,
+        length_policy: str | None = None,
+    ) -> None:
+        super().__init__(filters=filters, kernel_sizes=kernel_sizes, activation=activation, pooling=pooling,
+                         pool_size=pool_size, bag=bag, dense=dense, dropout=dropout,
+                         embedding_dropout=embedding_dropout, token_dropout=token_dropout,
+                         conv_trains_embedding=conv_trains_embedding, length_policy=length_policy)
+
+
+@hookimpl
+def register_architectures(register: Callable[[str, Callable[..., Any]], None]) -> None:
+    """Register ``cnn`` and its classic preset ``seed-cnn``."""
+    register("cnn", CNN)
+    register("seed-cnn", SeedCNN)

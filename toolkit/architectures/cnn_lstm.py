@@ -1,0 +1,153 @@
+"""A chunked CNN + LSTM classifier, registered as ``cnn-lstm``::
+
+    token_ids [batch, max_len]
+      -> Reshape [batch, max_len / chunk_len, chunk_len]
+      -> TimeDistributed(chunk CNN: Embedding -> Conv1D(filters, kernel_size) -> masked global pooling)
+         = one feature vector per chunk [batch, n_chunks, filters (x2 for max+avg)]
+      -> LSTM(lstm_units) over the chunks (chunks that are all padding are masked: option ``mask``)
+      -> Dropout -> Dense(n_labels, softmax) named ``probabilities``
+
+Fixed length: ``max_len`` must be a multiple of ``chunk_len``. Padding never
+changes a score when ``mask`` is on (the default): the chunk pooling ignores
+padding positions and the LSTM skips all-padding chunks.
+
+Keras is imported inside :meth:`CNNLSTM.build` only.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Callable, Sequence
+
+from ..errors import ConfigError
+from ..hookspecs import hookimpl
+from . import _common as c
+
+
+class CNNLSTM:
+    """Chunk the document, encode each chunk with a small CNN, read the chunks with an LSTM.
+
+    Args:
+        chunk_len: tokens per chunk; ``max_len`` must be a multiple of it.
+        filters: convolution filters (the size of a chunk's feature vector).
+        kernel_size: convolution width (<= chunk_len).
+        activation: activation of the convolution.
+        pooling: pooling of each chunk's convolution outputs: ``max``, ``avg``
+            or ``max+avg`` (masked: padding positions never count).
+        lstm_units: LSTM state size.
+        dropout: dropout on the chunk features and before the output layer.
+        mask: make the LSTM skip chunks that are all padding (documents are
+            post-padded). Exported to ONNX as a Loop; off gives a plain ONNX
+            LSTM node but lets padding chunks reach the LSTM.
+    """
+
+    name = "cnn-lstm"
+    RECOMMENDED: dict[str, Any] = {
+        "tokenizer": {"name": "nltk", "options": {"stopwords": False}},
+        "vocab": {"min_count": 2, "max_size": None, "ngrams": 1},
+        "embedding": {"name": "learned", "options": {"dim": 50}},
+        "training": {"epochs": 10, "batch_size": 32, "optimizer": "adam", "learning_rate": 0.001,
+                     "max_len": None, "max_len_cap": 2000},
+    }
+
+    def __init__(
+        self,
+        chunk_len: int = 50,
+        filters: int = 64,
+        kernel_size: int = 3,
+        activation: str = "relu",
+        pooling: str = "max",
+        lstm_units: int = 64,
+        dropout: float = 0.5,
+        mask: bool = True,
+    ) -> None:
+        a = self.name
+        self.chunk_len = c.check_int(a, "chunk_len", chunk_len)
+        self.filters = c.check_int(a, "filters", filters)
+        self.kernel_size = c.check_int(a, "kernel_size", kernel_size)
+        self.activation = c.check_choice(a, "activation", activation, c.ACTIVATIONS)
+        self.pooling = c.check_choice(a, "pooling", pooling, c.GLOBAL_POOLINGS)
+        self.lstm_units = c.check_int(a, "lstm_units", lstm_units)
+        self.dropout = c.check_rate(a, "dropout", dropout)
+        self.mask = c.check_bool(a, "mask", mask)
+        if self.kernel_size > self.chunk_len:
+            raise c.fail(a, "kernel_size", f"= {self.kernel_size} is wider than chunk_len = {self.chunk_len}")
+
+    # -- contract ---------------------------------------------------------
+    @property
+    def config(self) -> dict[str, Any]:
+        return {
+            "chunk_len": self.chunk_len,
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "activation": self.activation,
+            "pooling": self.pooling,
+            "lstm_units": self.lstm_units,
+            "dropout": self.dropout,
+            "mask": self.mask,
+        }
+
+    length_policy = "fixed"
+
+    @property
+    def min_len(self) -> int:
+        return self.chunk_len
+
+    @property
+    def recommended(self) -> dict[str, Any]:
+        return copy.deepcopy(self.RECOMMENDED)
+
+    def __repr__(self) -> str:
+        return f"CNNLSTM({', '.join(f'{k}={v!r}' for k, v in self.config.items())})"
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.config == self.config
+
+    # -- model ------------------------------------------------------------
+    def build(self, vocab_size: int, dim: int, weights: Any = None, trainable: bool = True,
+              max_len: int | None = None, labels: Sequence[str] = ("NEGATIVE", "POSITIVE")):
+        """The Keras model: int32 ``token_ids`` [batch, max_len] -> ``probabilities`` [batch, n_labels]."""
+        vocab_size, dim, weights, max_len, labels = c.check_build_args(
+            self.name, vocab_size, dim, weights, max_len, labels, self.min_len, max_len_required=True)
+        if max_len % self.chunk_len:
+            raise ConfigError(
+                f"architecture {self.name!r}: option 'chunk_len' = {self.chunk_len} does not divide "
+                f"max_len = {max_len}; use a max_len that is a multiple of chunk_len "
+                f"(e.g. {-(-max_len // self.chunk_len) * self.chunk_len})")
+        import keras
+        from keras import layers, ops
+
+        n_chunks = max_len // self.chunk_len
+        # The per-chunk CNN, applied to every chunk by TimeDistributed.
+        chunk_ids = keras.Input(shape=(self.chunk_len,), dtype="int32", name="chunk_ids")
+        emb_layer = c.embedding_layer(keras, vocab_size, dim, trainable)
+        h = emb_layer(chunk_ids)
+        h = layers.Conv1D(self.filters, self.kernel_size, activation=self.activation, name="conv")(h)
+        wmask = c.window_mask(c.token_mask(ops, chunk_ids), self.kernel_size)
+        pooled = c.masked_pool(ops, h, wmask, self.pooling)
+        pooled = pooled[0] if len(pooled) == 1 else layers.Concatenate(name="chunk_pooled")(pooled)
+        chunk_cnn = keras.Model(chunk_ids, pooled, name="chunk_cnn")
+
+        ids = keras.Input(shape=(max_len,), dtype="int32", name="token_ids")
+        chunks = layers.Reshape((n_chunks, self.chunk_len), name="chunks")(ids)
+        x = layers.TimeDistributed(chunk_cnn, name="chunk_features")(chunks)
+        if self.dropout:
+            x = layers.Dropout(self.dropout, name="chunk_dropout")(x)
+        lstm = layers.LSTM(self.lstm_units, name="lstm")
+        if self.mask:
+            chunk_mask = ops.any(ops.not_equal(chunks, 0), axis=-1)
+            x = lstm(x, mask=chunk_mask)
+        else:
+            x = lstm(x)
+        if self.dropout:
+            x = layers.Dropout(self.dropout, name="dropout_out")(x)
+        out = c.output_layer(keras, labels)(x)
+        model = keras.Model(ids, out, name="cnn_lstm")
+        c.set_embedding_weights(emb_layer, weights)
+        return model
+
+
+@hookimpl
+def register_architectures(register: Callable[[str, Callable[..., Any]], None]) -> None:
+    """Register ``cnn-lstm``."""
+    register("cnn-lstm", CNNLSTM)
