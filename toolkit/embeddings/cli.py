@@ -87,7 +87,7 @@ def train_cmd(
     tokens = tokenize_texts(docs.texts, tok, progress=progress)
     words, vectors = provider.train(tokens)
     write_vectors(out, words, vectors, binary=binary)
-    stats = provider._stats
+    stats = provider.train_stats
     typer.echo(
         f"trained word2vec ({'skip-gram' if sg else 'CBOW'}, dim {dim}, window {window}, {epochs} epochs) on "
         f"{stats['documents']} documents ({stats['tokens']} tokens) of {corpus.name} in {stats['seconds']:.1f}s"

@@ -178,6 +178,7 @@ class Word2VecEmbedding:
             self.dim = dim if dim is not None else 100
         self.words: list[str] | None = None
         self.vectors: np.ndarray | None = None
+        self.train_stats: dict[str, Any] = {}
         self.report: dict[str, Any] = {}
 
     @property
@@ -198,7 +199,7 @@ class Word2VecEmbedding:
             docs, dim=self.dim, window=self.window, min_count=self.min_count, workers=self.workers, sg=self.sg,
             epochs=self.epochs, seed=self.seed, alpha=self.alpha, progress=self.progress,
         )
-        self.words, self.vectors, self._stats = words, vectors, stats
+        self.words, self.vectors, self.train_stats = words, vectors, stats
         return words, vectors
 
     def save(self, path: str | os.PathLike, binary: bool = False) -> None:
@@ -216,7 +217,7 @@ class Word2VecEmbedding:
             if corpus is None:
                 raise EmbeddingError("embedding 'word2vec': training needs the tokenized training documents")
             words, vectors = self.train(corpus)
-            stats = self._stats
+            stats = self.train_stats
             source = f"trained on {stats['documents']} documents ({stats['tokens']} tokens)"
             extra = {"training": stats}
             if self.save_path is not None:
