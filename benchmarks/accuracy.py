@@ -9,13 +9,12 @@ configuration is also cross-validated over the ten predefined folds.
 from __future__ import annotations
 
 import gc
-import time
 from typing import Any
 
 from toolkit.config import Config
 from toolkit.corpus import k_folds, load_polarity, train_test_split
 
-from .common import mean_std, peak_rss_mib
+from .common import mean_std
 
 #: name -> (description, config overrides). ``None`` values are left at the defaults.
 CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {

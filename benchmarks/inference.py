@@ -9,13 +9,12 @@ machine); figures are reported as docs/s and as ratios.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .common import REPO, best_of, matmul_gflops, run_json_subprocess
+from .common import REPO, best_of, matmul_gflops
 
 BATCH = 64
 
@@ -78,11 +77,10 @@ def keras_vs_runtime(model_dir: Path, bundle: Path, texts: list[str], repeat: in
     """Docs/s of the same model: onnxruntime runtime, Keras model.predict, Keras in a tf.function."""
     import tensorflow as tf
 
-    from toolkit.export import keras_predict_fn, load_keras_model
+    from toolkit.export import load_keras_model
     from toolkit.runtime import Runtime, score_batches
 
     runtime = Runtime.load(bundle)
-    meta = runtime.info.meta
     model = load_keras_model(Path(model_dir) / "model.keras")
     policy, max_len, min_len = runtime.length_policy, runtime.max_len, runtime.min_len
     tokens = runtime.tokenize(texts)

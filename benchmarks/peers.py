@@ -35,7 +35,6 @@ def make_textcat_nlp(kind: str, labels: Sequence[str]):
 def train_textcat(train_texts, train_labels, labels, kind: str = "bow", epochs: int = 10, seed: int = 0,
                   batch_size: int = 16, dropout: float = 0.2, dev=None):
     """Train spaCy textcat; keep the epoch with the best dev accuracy when ``dev`` is given."""
-    import spacy
     from spacy.training import Example
     from spacy.util import fix_random_seed, minibatch
 

@@ -8,14 +8,14 @@ so ``toolkit --help`` is instant.
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
 from pathlib import Path
-from typing import Any, Callable, List, Optional
+from typing import Any, List, Optional
 
 import typer
 
+from .cli_common import cli_errors, parse_options
 from .errors import ToolkitError
 
 app = typer.Typer(
@@ -35,43 +35,6 @@ def _add_embeddings_app() -> None:
     from .embeddings.cli import app as embeddings_app  # light: gensim loads inside its commands
 
     app.add_typer(embeddings_app, name="embeddings")
-
-
-def fail(message: str, code: int = 1) -> None:
-    typer.echo(f"Error: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def cli_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn toolkit errors into one line on stderr and exit code 1; Ctrl-C into 130."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except ToolkitError as exc:
-            fail(str(exc))
-        except KeyboardInterrupt:
-            fail("interrupted; nothing was left half-written", code=130)
-        except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
-            fail(f"{exc.strerror or exc}: {exc.filename}")
-
-    return wrapper
-
-
-def parse_options(pairs: Optional[List[str]], what: str) -> dict[str, Any]:
-    """``key=value`` pairs -> dict; values parsed as JSON when they can be (``true``, ``3``)."""
-    options: dict[str, Any] = {}
-    for pair in pairs or []:
-        if "=" not in pair:
-            raise ToolkitError(f"{what} option {pair!r} must look like key=value")
-        key, raw = pair.split("=", 1)
-        key = key.strip().replace("-", "_")
-        try:
-            options[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            options[key] = raw
-    return options
 
 
 DataOpt = typer.Option(None, "--data", help="Corpus: folder tree, .jsonl or .csv (default: the polarity corpus).")

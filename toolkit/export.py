@@ -506,7 +506,7 @@ def export_model(
         if quant_record is None or not quant_record.get("applied"):
             check = rt.score_ids(ids[: min(len(ids), batch_size)], batch_size=batch_size)
             if not np.allclose(check, onnx_probs[: len(check)], atol=PARITY_TOLERANCE, rtol=0):
-                raise ExportError(f"the written bundle scores differently from the checked model; nothing was written")
+                raise ExportError("the written bundle scores differently from the checked model; nothing was written")
         del rt, session
         log.info("exported %s: %s", out, json.dumps(written.get("parity")))
     return out

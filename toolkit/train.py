@@ -281,8 +281,6 @@ class FitResult:
 def fit(config: Config, train: Corpus, progress: bool = True,
         on_epoch: Callable[[int, dict], None] | None = None) -> FitResult:
     """Build everything from the training split and fit the model (best epoch kept)."""
-    import keras
-
     t0 = time.perf_counter()
     set_seed(config.training.seed)
     prep = prepare(config, train, progress)

@@ -6,13 +6,13 @@ gensim and matplotlib are imported inside the commands.
 
 from __future__ import annotations
 
-import functools
 import json
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Optional
 
 import typer
 
+from ..cli_common import cli_errors
 from ..errors import EmbeddingError, OutputExistsError, ToolkitError
 
 app = typer.Typer(
@@ -23,32 +23,11 @@ app = typer.Typer(
 )
 
 
-def _errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Toolkit errors -> one line on stderr and exit code 1 (same behaviour as
-    ``toolkit.cli.cli_errors``; kept here so this module does not import the main CLI)."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except ToolkitError as exc:
-            typer.echo(f"Error: {exc}", err=True)
-            raise typer.Exit(1)
-        except KeyboardInterrupt:
-            typer.echo("Error: interrupted; nothing was left half-written", err=True)
-            raise typer.Exit(130)
-        except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
-            typer.echo(f"Error: {exc.strerror or exc}: {exc.filename}", err=True)
-            raise typer.Exit(1)
-
-    return wrapper
-
-
 FileArg = typer.Argument(..., help="A vector file: GloVe text, word2vec text or word2vec binary (detected).")
 
 
 @app.command("train")
-@_errors
+@cli_errors
 def train_cmd(
     data: Optional[Path] = typer.Option(None, "--data", help="Corpus: folder tree, .jsonl or .csv (default: the polarity corpus)."),
     tokenizer: str = typer.Option("nltk", "--tokenizer", "-t", help="Tokenizer name (see `toolkit plugins`)."),
@@ -96,7 +75,7 @@ def train_cmd(
 
 
 @app.command("info")
-@_errors
+@cli_errors
 def info_cmd(
     file: Path = FileArg,
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
@@ -117,7 +96,7 @@ def info_cmd(
 
 
 @app.command("similar")
-@_errors
+@cli_errors
 def similar_cmd(
     file: Path = FileArg,
     word: str = typer.Argument(..., help="The word whose neighbours to list."),
@@ -138,7 +117,7 @@ def similar_cmd(
 
 
 @app.command("plot")
-@_errors
+@cli_errors
 def plot_cmd(
     file: Path = FileArg,
     out: Path = typer.Option(Path("embeddings.png"), "--out", "-o", help="PNG to write."),
