@@ -98,7 +98,18 @@ def matmul_gflops(n: int = 1024, repeat: int = 5) -> dict:
 
 
 def peak_rss_mib() -> float:
-    """Peak resident memory of this process (Linux reports KiB)."""
+    """Peak resident memory of this process in MiB.
+
+    Read from ``VmHWM`` in /proc/self/status: ``ru_maxrss`` is kept across
+    fork + exec on Linux, so a child of a large process would report its
+    parent's peak.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

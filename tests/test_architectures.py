@@ -250,6 +250,22 @@ def test_dynamic_cnn_accepts_any_length_and_ignores_padding(trained):
     assert single.shape == (1, 2)
 
 
+@pytest.mark.parametrize("pooling", ["max", "avg", "max+avg", "hierarchical"])
+def test_masked_poolings_ignore_padding_and_batch(pooling):
+    import keras
+
+    keras.utils.set_random_seed(2)
+    _, model = build("cnn", pooling=pooling, pool_size=4, kernel_sizes=[2, 3], max_len=None)
+    x, _ = make_corpus(n=5, length=(2, 23))
+    x = x[:, :23]
+    base = predict(model, x)
+    for width in (30, 41):
+        wide = np.zeros((5, width), np.int32)
+        wide[:, :23] = x
+        np.testing.assert_allclose(predict(model, wide), base, atol=1e-6)
+    np.testing.assert_allclose(predict(model, x[1:2]), base[1:2], atol=1e-6)
+
+
 def test_cnn_lstm_ignores_padding_chunks(trained):
     _, model, _ = trained["cnn-lstm"]
     x, _ = make_corpus(n=6, length=(12, 20))

@@ -21,7 +21,7 @@ import numpy as np
 from ..errors import ConfigError
 
 ACTIVATIONS = ("relu", "gelu", "elu", "selu", "tanh", "swish")
-GLOBAL_POOLINGS = ("max", "avg", "max+avg")
+GLOBAL_POOLINGS = ("max", "avg", "max+avg", "hierarchical")
 
 
 # ---------------------------------------------------------------------------
@@ -119,20 +119,34 @@ def window_mask(mask, width: int):
     return keras.ops.expand_dims(m, -1)
 
 
-def masked_pool(ops, x, wmask, mode: str) -> list:
+def masked_pool(ops, x, wmask, mode: str, region: int = 1) -> list:
     """Masked global poolings of ``x`` [batch, steps, channels] with the bool
     ``wmask`` [batch, steps, 1].
 
-    ``max``: maximum over valid steps; ``avg``: mean over valid steps; both 0
-    when a document has no valid step. Only selections (``where``) and exact
+    ``max``: maximum over valid steps; ``avg``: mean over valid steps;
+    ``hierarchical``: maximum within consecutive regions of ``region`` steps,
+    then the mean over the regions that hold a valid step. All give 0 when a
+    document has no valid step. Only selections (``where``) and exact
     products with 0/1 are used, never large sentinel values: an expression
     such as ``x * m + (m - 1) * 1e9`` loses ``x`` to float32 rounding when the
     backend reorders it (seen with TensorFlow's CPU kernels at batch size 1).
     """
     out = []
+    lowest = float(np.finfo(np.float32).min)
+    if mode == "hierarchical":
+        import keras
+
+        # Regions start at position 0 whatever the padded width: pad region - 1
+        # steps at the end, then pool with 'valid' windows ('same' padding would
+        # split its padding between both ends and shift the regions).
+        tail = [[0, 0], [0, region - 1], [0, 0]]
+        xs = ops.pad(ops.where(wmask, x, lowest), tail, constant_values=lowest)
+        ms = ops.pad(ops.cast(wmask, x.dtype), tail, constant_values=0.0)
+        x = keras.layers.MaxPooling1D(region, strides=region)(xs)  # a region's max over its valid steps
+        wmask = ops.greater(keras.layers.MaxPooling1D(region, strides=region)(ms), 0.5)  # regions with a valid step
+        mode = "avg"
     any_valid = ops.any(wmask, axis=1)  # [batch, 1]
     if mode in ("max", "max+avg"):
-        lowest = float(np.finfo(np.float32).min)
         best = ops.max(ops.where(wmask, x, lowest), axis=1)
         out.append(ops.where(any_valid, best, 0.0))
     if mode in ("avg", "max+avg"):

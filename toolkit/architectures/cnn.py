@@ -8,9 +8,10 @@
       -> concatenate -> (Dropout -> Dense(units, activation)) per ``dense`` entry
       -> Dropout -> Dense(n_labels, softmax) named ``probabilities``
 
-``pooling`` is ``max``, ``avg`` or ``max+avg`` (masked global poolings: padding
-never changes a document's score, and inputs may have any length >= ``min_len``:
-length policy ``dynamic``), or ``local-max`` (MaxPooling1D(pool_size) ->
+``pooling`` is ``max``, ``avg``, ``max+avg`` or ``hierarchical`` (max within
+regions of ``pool_size`` positions, then the mean over regions); these are
+masked global poolings: padding never changes a document's score, and inputs
+may have any length >= ``min_len`` (length policy ``dynamic``). Or ``local-max`` (MaxPooling1D(pool_size) ->
 Flatten, fixed length, as in the classic tutorial).
 
 ``seed-cnn`` is a preset of the same class reproducing the classic tutorial
@@ -40,8 +41,10 @@ class CNN:
         filters: convolution filters per branch.
         kernel_sizes: one branch per width (a list of integers).
         activation: activation of the convolutions and hidden dense layers.
-        pooling: ``max``, ``avg``, ``max+avg`` (masked, global) or ``local-max``.
-        pool_size: window of ``local-max`` pooling (ignored otherwise).
+        pooling: ``max``, ``avg``, ``max+avg``, ``hierarchical`` (masked, global) or
+            ``local-max``.
+        pool_size: window of ``local-max`` pooling, region of ``hierarchical``
+            pooling (ignored otherwise).
         bag: add the masked mean of the token embeddings as extra features
             (a fastText-style branch; with unigram+bigram ids it carries most
             of the signal on long reviews). Needs a global ``pooling``.
@@ -99,9 +102,10 @@ class CNN:
         self._length_policy = c.check_choice(a, "length_policy", length_policy, LENGTH_POLICIES)
         if local and self._length_policy == "dynamic":
             raise c.fail(a, "length_policy", "must be 'fixed' with pooling='local-max' (Flatten needs a fixed "
-                                             "length); use a global pooling (max, avg, max+avg) for 'dynamic'")
+                                             "length); use a global pooling (max, avg, max+avg, hierarchical) for 'dynamic'")
         if local and self.bag:
-            raise c.fail(a, "bag", "needs a global pooling (max, avg, max+avg), not pooling='local-max'")
+            raise c.fail(a, "bag", "needs a global pooling (max, avg, max+avg, hierarchical), not "
+                                   "pooling='local-max'")
         if not self.kernel_sizes and not self.bag:
             raise c.fail(a, "kernel_sizes", "must not be empty unless bag=True (a model needs some features)")
 
@@ -178,7 +182,7 @@ class CNN:
             mask = c.token_mask(ops, ids)
             for k in self.kernel_sizes:
                 h = layers.Conv1D(self.filters, k, activation=self.activation, name=f"conv_{k}")(conv_in)
-                features.extend(c.masked_pool(ops, h, c.window_mask(mask, k), self.pooling))
+                features.extend(c.masked_pool(ops, h, c.window_mask(mask, k), self.pooling, self.pool_size))
             if self.bag:
                 features.extend(c.masked_pool(ops, x, c.window_mask(mask, 1), "avg"))
         h = features[0] if len(features) == 1 else layers.Concatenate(name="features")(features)
