@@ -71,17 +71,6 @@ def best_of(fn: Callable[[], object], repeat: int = 5, warmup: int = 1) -> float
     return min(times)
 
 
-def median_of(fn: Callable[[], object], repeat: int = 5, warmup: int = 1) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
 def matmul_gflops(n: int = 1024, repeat: int = 5) -> dict:
     """Measured float32 matrix-multiply throughput of this machine with numpy (BLAS), all cores.
 
