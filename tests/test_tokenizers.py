@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -19,24 +18,11 @@ from toolkit.tokenizers.spacy_tokens import SpacyTokenizer
 # --------------------------------------------------------------------------
 
 
-def _polarity_dir() -> Path:
-    env = os.environ.get("TOOLKIT_POLARITY_DIR")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[1].parent / "shared/data/review_polarity/txt_sentoken"
-
-
 @pytest.fixture(scope="module")
-def review_lines() -> list[str]:
+def review_lines(polarity_path: Path) -> list[str]:
     """Non-empty lines of a few real reviews (both polarities)."""
-    root = _polarity_dir()
+    root = polarity_path
     files = [root / "pos" / "cv000_29590.txt", root / "neg" / "cv000_29416.txt", root / "pos" / "cv001_18431.txt"]
-    missing = [str(f) for f in files if not f.is_file()]
-    if missing:
-        message = f"polarity corpus not found: {', '.join(missing)} (set TOOLKIT_POLARITY_DIR)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
     lines: list[str] = []
     for f in files:
         lines.extend(line for line in f.read_text(encoding="utf-8").splitlines() if line.strip())
