@@ -41,7 +41,9 @@ def config_for(name: str, base: Config | None = None) -> Config:
     return base.with_overrides(CONFIGS[name][1]) if CONFIGS[name][1] else base
 
 
-def run_peer(kind: str, seeds: list[int], corpus, epochs: int = 10, log=print) -> dict[str, Any]:
+def run_peer(kind: str, seeds: list[int], corpus, epochs: int = 10, log=print, save_first=None) -> dict[str, Any]:
+    """spaCy textcat trained on the standard split for each seed; ``save_first``: a folder
+    to keep the first seed's pipeline in (the spaCy throughput part reuses it)."""
     from .peers import textcat_accuracy, train_textcat
 
     train, test = train_test_split(corpus)
@@ -51,6 +53,8 @@ def run_peer(kind: str, seeds: list[int], corpus, epochs: int = 10, log=print) -
         nlp, seconds = train_textcat(train.texts, [d.label for d in train], corpus.labels, kind=kind,
                                      epochs=epochs, seed=seed)
         acc = textcat_accuracy(nlp, test.texts, test_labels)
+        if save_first is not None and seed == seeds[0]:
+            nlp.to_disk(save_first)
         runs.append({"seed": seed, "accuracy": acc, "train_seconds": seconds, "epochs": epochs})
         log(f"  textcat-{kind} seed {seed}: accuracy {acc:.3f} ({seconds:.0f}s)")
     return {

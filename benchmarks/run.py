@@ -27,6 +27,7 @@ from .common import BENCH_DIR, REPO, WORK_DIR, machine_info, mean_std  # noqa: E
 
 PARTS = ("accuracy", "inference", "spacy", "scaling", "cv")
 RESULTS_JSON = BENCH_DIR / "results.json"
+TEXTCAT_BOW_DIR = WORK_DIR / "textcat-bow"  # the bow peer of seed 0, reused by the spacy part
 
 
 def log(message: str) -> None:
@@ -86,7 +87,9 @@ def part_accuracy(results: dict, quick: bool) -> None:
         checkpoint(results, quick)
     corpus = load_corpus()
     peers = results["accuracy"]["peers"]
-    peers["textcat-bow"] = run_peer("bow", seeds, corpus, epochs=3 if quick else 10, log=log)
+    shutil.rmtree(TEXTCAT_BOW_DIR, ignore_errors=True)
+    peers["textcat-bow"] = run_peer("bow", seeds, corpus, epochs=3 if quick else 10, log=log,
+                                    save_first=TEXTCAT_BOW_DIR)
     checkpoint(results, quick)
     if not quick:
         peers["textcat-ensemble"] = run_peer("ensemble", [0], corpus, epochs=3, log=log)
@@ -151,6 +154,8 @@ def _runtime_docs_per_s(bundle: Path, texts: list[str]) -> dict[str, float]:
 def part_spacy(results: dict, quick: bool) -> None:
     from toolkit.corpus import load_polarity, train_test_split
 
+    import spacy
+
     from .inference import cold_start, spacy_pipelines, test_texts
     from .peers import train_textcat
 
@@ -158,11 +163,15 @@ def part_spacy(results: dict, quick: bool) -> None:
     bundle = WORK_DIR / "bundles" / "cnn-fp32"
     if not bundle.exists():
         raise SystemExit("run the inference part first (it exports the bundle)")
-    log("[spacy] training the textcat peer for the pipeline comparison")
     corpus = load_polarity()
     train, _ = train_test_split(corpus)
-    textcat_nlp, _ = train_textcat(train.texts, [d.label for d in train], corpus.labels, "bow",
-                                   epochs=3 if quick else 10, seed=0)
+    if (TEXTCAT_BOW_DIR / "config.cfg").exists():
+        log(f"[spacy] the textcat peer: {TEXTCAT_BOW_DIR} (trained by the accuracy part)")
+        textcat_nlp = spacy.load(TEXTCAT_BOW_DIR)
+    else:
+        log("[spacy] training the textcat peer for the pipeline comparison")
+        textcat_nlp, _ = train_textcat(train.texts, [d.label for d in train], corpus.labels, "bow",
+                                       epochs=3 if quick else 10, seed=0)
     log("[spacy] nlp.pipe throughput")
     res = spacy_pipelines(bundle, texts, textcat_nlp, repeat=3 if quick else 5, warm_texts=train.texts)
     log(f"  blank {res['blank']['docs_per_s']:.0f} docs/s, review_sentiment {res['review_sentiment']['docs_per_s']:.0f} "

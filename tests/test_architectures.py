@@ -140,6 +140,7 @@ def test_modules_import_without_tensorflow():
         ("cnn", {"pooling": "local-max", "bag": False, "length_policy": "dynamic"}, "length_policy"),
         ("cnn", {"pooling": "local-max", "bag": True}, "bag"),
         ("cnn", {"kernel_sizes": [], "bag": False}, "kernel_sizes"),
+        ("cnn", {"bag": False, "conv_trains_embedding": False}, "conv_trains_embedding"),
         ("seed-cnn", {"dense": [10, "x"]}, "dense"),
         ("cnn-lstm", {"chunk_len": 0}, "chunk_len"),
         ("cnn-lstm", {"chunk_len": 4, "kernel_size": 5}, "kernel_size"),
@@ -273,6 +274,27 @@ def test_cnn_lstm_ignores_padding_chunks(trained):
     # Each document alone, and in a batch: the same scores (padding chunks are masked).
     alone = np.concatenate([predict(model, x[i:i + 1]) for i in range(2)])
     np.testing.assert_allclose(alone, probs[:2], atol=1e-6)
+
+
+def test_cnn_lstm_with_bag_branch_learns_and_masks():
+    import keras
+
+    keras.utils.set_random_seed(3)
+    _, model = build("cnn-lstm", bag=True)
+    assert "features" in [layer.name for layer in model.layers]
+    x, y = make_corpus()
+    compile_model(model).fit(x, y, epochs=2, batch_size=16, verbose=0)
+    xt, yt = make_corpus(n=200, seed=1)
+    assert (predict(model, xt).argmax(1) == yt).mean() > 0.9
+    # The bag mean ignores padding: a document holding one id, or that id three
+    # times, has the same mean embedding. With the chunk CNN off the output
+    # (zeroed LSTM kernel, bias and recurrent weights) the scores must match.
+    lstm = model.get_layer("lstm")
+    lstm.set_weights([np.zeros_like(w) for w in lstm.get_weights()])
+    once, thrice = np.zeros((1, MAX_LEN), np.int32), np.zeros((1, MAX_LEN), np.int32)
+    once[0, 0] = 5
+    thrice[0, :3] = 5
+    np.testing.assert_allclose(predict(model, once), predict(model, thrice), atol=1e-6)
 
 
 @pytest.mark.slow

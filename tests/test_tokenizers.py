@@ -313,3 +313,30 @@ def test_no_heavy_imports() -> None:
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def _clean_token_by_token(text: str, lowercase=True, stopwords=True, min_length=2) -> list[str]:
+    """The seed project's loop, one token at a time (the reference for the one-pass version)."""
+    import string
+
+    table = str.maketrans("", "", string.punctuation)
+    stop = english_stopwords() if stopwords else frozenset()
+    out = []
+    for token in text.split():
+        if lowercase:
+            token = token.lower()
+        token = token.translate(table)
+        if not token.isalpha() or token.lower() in stop or len(token) < min_length:
+            continue
+        out.append(token)
+    return out
+
+
+@pytest.mark.parametrize("options", [{}, {"stopwords": False}, {"lowercase": False},
+                                     {"lowercase": False, "stopwords": False, "min_length": 1}])
+def test_one_pass_cleaning_equals_token_by_token(review_lines, options):
+    tricky = ["Don't -- stop... (it) 'The' ΣΟΦΟΣ naïve co-op 3D x-men   \t\n A.I. _ __init__ I'm",
+              "", "   ", "!!! ... ,,,", "The THE the tHe"]
+    tok = NltkStyleTokenizer(**options)
+    for text in tricky + review_lines:
+        assert tok(text) == _clean_token_by_token(text, **options), text

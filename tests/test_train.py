@@ -117,6 +117,23 @@ def test_same_seed_same_metrics(tmp_path, corpus_file):
     assert a["history"]["loss"] == b["history"]["loss"]
 
 
+def test_best_epoch_by_loss_without_validation_and_by_monitor_with_it(corpus_file):
+    from toolkit.corpus import load_corpus
+    from toolkit.train import fit
+
+    corpus = load_corpus(corpus_file)
+    # No validation split: training accuracy saturates, so the lowest training loss
+    # picks the epoch and early stopping (patience 1 here) does not cut training short.
+    result = fit(tiny_config(corpus_file, epochs=4, **{"training.early_stopping": 1}), corpus, progress=False)
+    assert len(result.history["loss"]) == 4
+    assert result.best_epoch == int(np.argmin(result.history["loss"]))  # 0-based, as Keras counts
+    # With one: the best validation accuracy is kept.
+    config = tiny_config(corpus_file, epochs=4, **{"training.validation_share": 0.25, "training.early_stopping": 0})
+    result = fit(config, corpus, progress=False)
+    val = result.history["val_accuracy"]
+    assert result.best_epoch in [i for i, v in enumerate(val) if v == max(val)]
+
+
 @pytest.mark.slow
 def test_cross_validation_random_folds(corpus_file):
     config = tiny_config(corpus_file, epochs=1)

@@ -42,6 +42,38 @@ def test_bigrams_follow_unigrams_and_encode_consistently():
     assert v.encode(["not", "good"]) == [v.id_of("not"), v.id_of("good"), v.id_of("not_good")]
 
 
+def _encode_by_strings(vocab: Vocab, tokens: list[str]) -> list[int]:
+    """The definition: look every unigram and n-gram string up."""
+    return [vocab.id_of(t) for t in add_ngrams(tokens, vocab.ngrams)]
+
+
+@pytest.mark.parametrize("ngrams", [2, 3])
+def test_fast_bigram_encoding_equals_string_lookup(ngrams):
+    # Words that hold the joiner themselves, a bigram kept whose words were cut by
+    # max_size, unknown words, and the reserved tokens as words.
+    docs = [["a_b", "c", "a", "b_c", "x"], ["a", "b", "c", "a_b", "c"], ["a", "b_c", "rare"], ["x", "y"]] * 2
+    docs += [["x", "y", "<unk>", "<pad>", "x"]]
+    vocab = Vocab.build(docs, min_count=2, ngrams=ngrams)
+    cut = Vocab([t for t in vocab.tokens if t not in ("a", "x")], ngrams=ngrams)  # "x_y" stays, "x" goes
+    rng = np.random.default_rng(0)
+    words = ["a", "b", "c", "a_b", "b_c", "x", "y", "rare", "unseen", "<unk>", "<pad>", "_", "a_"]
+    for v in (vocab, cut):
+        for _ in range(300):
+            tokens = list(rng.choice(words, size=int(rng.integers(0, 12))))
+            assert v.encode(tokens) == _encode_by_strings(v, tokens), tokens
+
+
+def test_fast_bigram_encoding_on_real_reviews(polarity_path):
+    from toolkit.tokenizers.nltk_style import NltkStyleTokenizer
+
+    tok = NltkStyleTokenizer(stopwords=False)
+    texts = [p.read_text(encoding="utf-8") for p in sorted((polarity_path / "pos").glob("cv00*"))[:60]]
+    tokens = [tok(t) for t in texts]
+    vocab = Vocab.build(tokens[:40], min_count=2, ngrams=2)
+    for doc in tokens:
+        assert vocab.encode(doc) == _encode_by_strings(vocab, doc)
+
+
 def test_empty_document_encodes_to_nothing():
     v = Vocab.build([["a", "a"]])
     assert v.encode([]) == []

@@ -312,13 +312,15 @@ def fit(config: Config, train: Corpus, progress: bool = True,
         val_seq = BatchSequence([ids[i] for i in val_idx], prep.train_labels[val_idx], tr.batch_size, max_len,
                                 policy, min_len, shuffle=False, seed=0)
         val_data = _keras_dataset(val_seq)
-    monitor = tr.monitor if val_data is not None else tr.monitor.replace("val_", "")
+    # Without validation data, training accuracy reaches 1.0 and cannot rank
+    # epochs: keep the lowest training loss, and do not stop early on it.
+    monitor, patience = (tr.monitor, tr.early_stopping) if val_data is not None else ("loss", 0)
 
     model = arch.build(len(prep.vocab), dim, weights=weights, trainable=bool(emb.trainable), max_len=max_len,
                        labels=prep.labels)
     model.compile(optimizer=_make_optimizer(tr.optimizer, tr.learning_rate),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    keep = _KeepBest.make(monitor, tr.early_stopping, on_epoch)
+    keep = _KeepBest.make(monitor, patience, on_epoch)
     hist = model.fit(_keras_dataset(train_seq), validation_data=val_data, epochs=tr.epochs,
                      callbacks=[keep], verbose=2 if progress else 0)
     history = {k: [float(x) for x in v] for k, v in hist.history.items()}

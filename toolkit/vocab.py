@@ -53,6 +53,7 @@ class Vocab:
             if tok in self.index:
                 raise VocabError(f"token {tok!r} appears twice in the vocabulary (ids {self.index[tok]} and {i})")
             self.index[tok] = i
+        self._pairs: tuple[np.ndarray, np.ndarray] | None = None
 
     # -- building ---------------------------------------------------------
     @classmethod
@@ -100,10 +101,55 @@ class Vocab:
 
     def encode(self, tokens: Sequence[str]) -> list[int]:
         """Ids of ``tokens`` (n-grams added per the vocabulary's setting)."""
-        if self.ngrams > 1:
-            tokens = add_ngrams(tokens, self.ngrams)
         get = self.index.get
-        return [get(tok, UNK_ID) for tok in tokens]
+        ids = [get(tok, UNK_ID) for tok in tokens]
+        if self.ngrams > 1:
+            tokens = list(tokens)
+            ids.extend(self._bigram_ids(tokens, ids))
+            for n in range(3, self.ngrams + 1):
+                ids.extend([get(NGRAM_JOINER.join(tokens[i : i + n]), UNK_ID) for i in range(len(tokens) - n + 1)])
+        return ids
+
+    def _bigram_index(self) -> tuple[np.ndarray, np.ndarray]:
+        """Sorted keys ``id(a) * len(vocab) + id(b)`` of the bigrams ``a_b`` in the
+        vocabulary whose two words are in it too, and the bigrams' ids."""
+        if self._pairs is None:
+            size, index = len(self.tokens), self.index
+            keys, values = [], []
+            for i, tok in enumerate(self.tokens):
+                cut = tok.find(NGRAM_JOINER)
+                while cut > 0:  # every split point: a word may hold the joiner itself
+                    a, b = index.get(tok[:cut]), index.get(tok[cut + 1:])
+                    if a is not None and b is not None and a > UNK_ID and b > UNK_ID:
+                        keys.append(a * size + b)
+                        values.append(i)
+                    cut = tok.find(NGRAM_JOINER, cut + 1)
+            order = np.argsort(np.asarray(keys, dtype=np.int64), kind="stable")
+            self._pairs = (np.asarray(keys, dtype=np.int64)[order], np.asarray(values, dtype=np.int64)[order])
+        return self._pairs
+
+    def _bigram_ids(self, tokens: list[str], ids: list[int]) -> list[int]:
+        """Ids of the bigrams of ``tokens`` (whose unigram ids are ``ids``).
+
+        Equal to looking up ``a + "_" + b`` for each pair, but vectorised: a pair
+        of known words is found by its pair of ids (which names one string);
+        only pairs with an unknown word are looked up as strings.
+        """
+        if len(tokens) < 2:
+            return []
+        keys_sorted, values = self._bigram_index()
+        unigram = np.asarray(ids, dtype=np.int64)
+        left, right = unigram[:-1], unigram[1:]
+        out = np.full(len(left), UNK_ID, dtype=np.int64)
+        if len(keys_sorted):
+            keys = left * len(self.tokens) + right
+            pos = np.minimum(np.searchsorted(keys_sorted, keys), len(keys_sorted) - 1)
+            found = keys_sorted[pos] == keys
+            out[found] = values[pos[found]]
+        get = self.index.get
+        for i in np.flatnonzero((left <= UNK_ID) | (right <= UNK_ID)).tolist():
+            out[i] = get(tokens[i] + NGRAM_JOINER + tokens[i + 1], UNK_ID)
+        return out.tolist()
 
     def encode_many(self, docs: Iterable[Sequence[str]]) -> list[list[int]]:
         return [self.encode(doc) for doc in docs]

@@ -119,40 +119,54 @@ def window_mask(mask, width: int):
     return keras.ops.expand_dims(m, -1)
 
 
-def masked_pool(ops, x, wmask, mode: str, region: int = 1) -> list:
+def masked_pool(ops, x, wmask, mode: str, region: int = 1, nonnegative: bool = False) -> list:
     """Masked global poolings of ``x`` [batch, steps, channels] with the bool
     ``wmask`` [batch, steps, 1].
 
     ``max``: maximum over valid steps; ``avg``: mean over valid steps;
     ``hierarchical``: maximum within consecutive regions of ``region`` steps,
     then the mean over the regions that hold a valid step. All give 0 when a
-    document has no valid step. Only selections (``where``) and exact
-    products with 0/1 are used, never large sentinel values: an expression
-    such as ``x * m + (m - 1) * 1e9`` loses ``x`` to float32 rounding when the
-    backend reorders it (seen with TensorFlow's CPU kernels at batch size 1).
+    document has no valid step.
+
+    Only exact operations are used: products with 0/1 and selections, never
+    large sentinel values (an expression such as ``x * m + (m - 1) * 1e9`` loses
+    ``x`` to float32 rounding when the backend reorders it, as seen with
+    TensorFlow's CPU kernels at batch size 1). ``nonnegative=True`` (``x`` comes
+    from a ReLU) lets the maximum use the product ``x * m`` too: a masked step
+    becomes 0, which never exceeds a valid one. tf2onnx turns a float
+    ``where`` into three element-wise passes over ``x`` (Mul, Mul, Add), a
+    product is one, so these graphs run faster under onnxruntime.
     """
     out = []
     lowest = float(np.finfo(np.float32).min)
+    m = ops.cast(wmask, x.dtype)
+
+    def masked(values, fill: float):
+        return values * m if fill == 0.0 else ops.where(wmask, values, fill)
+
     if mode == "hierarchical":
         import keras
 
         # Regions start at position 0 whatever the padded width: pad region - 1
         # steps at the end, then pool with 'valid' windows ('same' padding would
         # split its padding between both ends and shift the regions).
+        fill = 0.0 if nonnegative else lowest
         tail = [[0, 0], [0, region - 1], [0, 0]]
-        xs = ops.pad(ops.where(wmask, x, lowest), tail, constant_values=lowest)
-        ms = ops.pad(ops.cast(wmask, x.dtype), tail, constant_values=0.0)
+        xs = ops.pad(masked(x, fill), tail, constant_values=fill)
+        ms = ops.pad(m, tail, constant_values=0.0)
         x = keras.layers.MaxPooling1D(region, strides=region)(xs)  # a region's max over its valid steps
-        wmask = ops.greater(keras.layers.MaxPooling1D(region, strides=region)(ms), 0.5)  # regions with a valid step
+        m = keras.layers.MaxPooling1D(region, strides=region)(ms)  # 1 for regions with a valid step
+        wmask = ops.greater(m, 0.5)
         mode = "avg"
-    any_valid = ops.any(wmask, axis=1)  # [batch, 1]
     if mode in ("max", "max+avg"):
-        best = ops.max(ops.where(wmask, x, lowest), axis=1)
-        out.append(ops.where(any_valid, best, 0.0))
+        if nonnegative:
+            out.append(ops.max(masked(x, 0.0), axis=1))
+        else:
+            best = ops.max(masked(x, lowest), axis=1)
+            out.append(ops.where(ops.any(wmask, axis=1), best, 0.0))
     if mode in ("avg", "max+avg"):
-        m = ops.cast(wmask, x.dtype)
         count = ops.maximum(ops.sum(m, axis=1), 1.0)
-        out.append(ops.sum(ops.where(wmask, x, 0.0), axis=1) / count)
+        out.append(ops.sum(masked(x, 0.0), axis=1) / count)
     return out
 
 

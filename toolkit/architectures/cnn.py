@@ -4,15 +4,16 @@
 
     token_ids -> Embedding(dim) [-> SpatialDropout1D(embedding_dropout)]
       -> one branch per kernel width k: Conv1D(filters, k, activation) -> pooling
-      [+ bag: the mean of the token embeddings (a fastText-style branch)]
-      -> concatenate -> (Dropout -> Dense(units, activation)) per ``dense`` entry
-      -> Dropout -> Dense(n_labels, softmax) named ``probabilities``
+      -> concatenate -> Dropout(dropout)
+      [+ bag: the mean of the token embeddings (a fastText-style branch), not dropped]
+      -> concatenate -> (Dense(units, activation) -> Dropout) per ``dense`` entry
+      -> Dense(n_labels, softmax) named ``probabilities``
 
 ``pooling`` is ``max``, ``avg``, ``max+avg`` or ``hierarchical`` (max within
 regions of ``pool_size`` positions, then the mean over regions); these are
 masked global poolings: padding never changes a document's score, and inputs
-may have any length >= ``min_len`` (length policy ``dynamic``). Or ``local-max`` (MaxPooling1D(pool_size) ->
-Flatten, fixed length, as in the classic tutorial).
+may have any length >= ``min_len`` (length policy ``dynamic``). Or ``local-max``
+(MaxPooling1D(pool_size) -> Flatten, fixed length, as in the classic tutorial).
 
 ``seed-cnn`` is a preset of the same class reproducing the classic tutorial
 exactly: Embedding(100) -> Conv1D(32, 8, relu) -> MaxPooling1D(2) -> Flatten ->
@@ -49,9 +50,15 @@ class CNN:
             (a fastText-style branch; with unigram+bigram ids it carries most
             of the signal on long reviews). Needs a global ``pooling``.
         dense: sizes of the hidden dense layers (may be empty).
-        dropout: dropout rate before each dense layer and the output layer.
+        dropout: dropout rate on the pooled convolution features and after each
+            hidden dense layer (the bag features are never dropped).
         embedding_dropout: SpatialDropout1D rate on the embeddings (drops whole
             dimensions).
+        token_dropout: rate of whole tokens (embedding vectors) dropped in training.
+        conv_trains_embedding: let the convolutions' gradients reach the
+            embedding. ``False`` (stop-gradient) leaves the embedding to the
+            bag branch and the convolutions read it as fixed features. ``None``
+            (default): ``False`` with the bag branch, ``True`` without it.
         length_policy: ``dynamic`` (default for the global poolings) or
             ``fixed`` (required by ``local-max``); ``None`` chooses.
 
@@ -81,7 +88,7 @@ class CNN:
         dropout: float = 0.5,
         embedding_dropout: float = 0.0,
         token_dropout: float = 0.0,
-        conv_trains_embedding: bool = False,
+        conv_trains_embedding: bool | None = None,
         length_policy: str | None = None,
     ) -> None:
         a = self.name
@@ -95,6 +102,8 @@ class CNN:
         self.dropout = c.check_rate(a, "dropout", dropout)
         self.embedding_dropout = c.check_rate(a, "embedding_dropout", embedding_dropout)
         self.token_dropout = c.check_rate(a, "token_dropout", token_dropout)
+        if conv_trains_embedding is None:  # the bag branch trains the embedding when there is one
+            conv_trains_embedding = not self.bag
         self.conv_trains_embedding = c.check_bool(a, "conv_trains_embedding", conv_trains_embedding)
         local = self.pooling == "local-max"
         if length_policy is None:
@@ -108,6 +117,9 @@ class CNN:
                                    "pooling='local-max'")
         if not self.kernel_sizes and not self.bag:
             raise c.fail(a, "kernel_sizes", "must not be empty unless bag=True (a model needs some features)")
+        if self.kernel_sizes and not self.conv_trains_embedding and not self.bag:
+            raise c.fail(a, "conv_trains_embedding", "= false needs bag=true: otherwise nothing trains the "
+                                                     "embedding")
 
     # -- contract ---------------------------------------------------------
     @property
@@ -172,26 +184,33 @@ class CNN:
         if self.embedding_dropout:
             x = layers.SpatialDropout1D(self.embedding_dropout, name="embedding_dropout")(x)
         conv_in = x if self.conv_trains_embedding else ops.stop_gradient(x)
-        features = []
+        conv_features, bag_features = [], []
         if self.pooling == "local-max":
             for k in self.kernel_sizes:
                 h = layers.Conv1D(self.filters, k, activation=self.activation, name=f"conv_{k}")(conv_in)
                 h = layers.MaxPooling1D(self.pool_size, name=f"pool_{k}")(h)
-                features.append(layers.Flatten(name=f"flatten_{k}")(h))
+                conv_features.append(layers.Flatten(name=f"flatten_{k}")(h))
         else:
             mask = c.token_mask(ops, ids)
             for k in self.kernel_sizes:
                 h = layers.Conv1D(self.filters, k, activation=self.activation, name=f"conv_{k}")(conv_in)
-                features.extend(c.masked_pool(ops, h, c.window_mask(mask, k), self.pooling, self.pool_size))
+                conv_features.extend(c.masked_pool(ops, h, c.window_mask(mask, k), self.pooling, self.pool_size,
+                                                   nonnegative=self.activation == "relu"))
             if self.bag:
-                features.extend(c.masked_pool(ops, x, c.window_mask(mask, 1), "avg"))
-        h = features[0] if len(features) == 1 else layers.Concatenate(name="features")(features)
+                bag_features = c.masked_pool(ops, x, c.window_mask(mask, 1), "avg")
+        parts = []
+        if conv_features:
+            h = conv_features[0] if len(conv_features) == 1 else \
+                layers.Concatenate(name="conv_features")(conv_features)
+            if self.dropout:
+                h = layers.Dropout(self.dropout, name="conv_dropout")(h)
+            parts.append(h)
+        parts.extend(bag_features)  # never dropped: dropout on a mean embedding only adds noise
+        h = parts[0] if len(parts) == 1 else layers.Concatenate(name="features")(parts)
         for i, units in enumerate(self.dense):
+            h = layers.Dense(units, activation=self.activation, name=f"dense_{i}")(h)
             if self.dropout:
                 h = layers.Dropout(self.dropout, name=f"dropout_{i}")(h)
-            h = layers.Dense(units, activation=self.activation, name=f"dense_{i}")(h)
-        if self.dropout:
-            h = layers.Dropout(self.dropout, name="dropout_out")(h)
         out = c.output_layer(keras, labels)(h)
         model = keras.Model(ids, out, name=self.name.replace("-", "_"))
         c.set_embedding_weights(emb_layer, weights)

@@ -5,7 +5,8 @@
       -> TimeDistributed(chunk CNN: Embedding -> Conv1D(filters, kernel_size) -> masked global pooling)
          = one feature vector per chunk [batch, n_chunks, filters (x2 for max+avg)]
       -> LSTM(lstm_units) over the chunks (chunks that are all padding are masked: option ``mask``)
-      -> Dropout -> Dense(n_labels, softmax) named ``probabilities``
+      -> Dropout [+ bag: the masked mean of all token embeddings, as in ``cnn``]
+      -> Dense(n_labels, softmax) named ``probabilities``
 
 Fixed length: ``max_len`` must be a multiple of ``chunk_len``. Padding never
 changes a score when ``mask`` is on (the default): the chunk pooling ignores
@@ -39,6 +40,10 @@ class CNNLSTM:
         mask: make the LSTM skip chunks that are all padding (documents are
             post-padded). Exported to ONNX as a Loop; off gives a plain ONNX
             LSTM node but lets padding chunks reach the LSTM.
+        bag: also feed the output layer the masked mean of the document's
+            token embeddings (the embedding is shared with the chunk CNN). With
+            unigram+bigram ids this fastText-style branch carries most of the
+            signal on long reviews, as in ``cnn``.
     """
 
     name = "cnn-lstm"
@@ -60,6 +65,7 @@ class CNNLSTM:
         lstm_units: int = 64,
         dropout: float = 0.5,
         mask: bool = True,
+        bag: bool = False,
     ) -> None:
         a = self.name
         self.chunk_len = c.check_int(a, "chunk_len", chunk_len)
@@ -70,6 +76,7 @@ class CNNLSTM:
         self.lstm_units = c.check_int(a, "lstm_units", lstm_units)
         self.dropout = c.check_rate(a, "dropout", dropout)
         self.mask = c.check_bool(a, "mask", mask)
+        self.bag = c.check_bool(a, "bag", bag)
         if self.kernel_size > self.chunk_len:
             raise c.fail(a, "kernel_size", f"= {self.kernel_size} is wider than chunk_len = {self.chunk_len}")
 
@@ -85,6 +92,7 @@ class CNNLSTM:
             "lstm_units": self.lstm_units,
             "dropout": self.dropout,
             "mask": self.mask,
+            "bag": self.bag,
         }
 
     length_policy = "fixed"
@@ -124,7 +132,7 @@ class CNNLSTM:
         h = emb_layer(chunk_ids)
         h = layers.Conv1D(self.filters, self.kernel_size, activation=self.activation, name="conv")(h)
         wmask = c.window_mask(c.token_mask(ops, chunk_ids), self.kernel_size)
-        pooled = c.masked_pool(ops, h, wmask, self.pooling)
+        pooled = c.masked_pool(ops, h, wmask, self.pooling, nonnegative=self.activation == "relu")
         pooled = pooled[0] if len(pooled) == 1 else layers.Concatenate(name="chunk_pooled")(pooled)
         chunk_cnn = keras.Model(chunk_ids, pooled, name="chunk_cnn")
 
@@ -141,6 +149,10 @@ class CNNLSTM:
             x = lstm(x)
         if self.dropout:
             x = layers.Dropout(self.dropout, name="dropout_out")(x)
+        if self.bag:
+            tokens = emb_layer(ids)  # the chunk CNN's embedding, over the whole document
+            bag = c.masked_pool(ops, tokens, c.window_mask(c.token_mask(ops, ids), 1), "avg")
+            x = layers.Concatenate(name="features")([x] + bag)
         out = c.output_layer(keras, labels)(x)
         model = keras.Model(ids, out, name="cnn_lstm")
         c.set_embedding_weights(emb_layer, weights)
