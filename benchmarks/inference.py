@@ -147,9 +147,10 @@ def bundle_sizes(*bundles: Path) -> dict[str, Any]:
     return out
 
 
-def spacy_pipelines(bundle: Path, texts: list[str], textcat_nlp=None, repeat: int = 5,
+def spacy_pipelines(bundle: Path, texts: list[str], peers: dict[str, Any] | None = None, repeat: int = 5,
                     warm_texts: list[str] | None = None) -> dict[str, Any]:
-    """``nlp.pipe`` docs/s: the tokenizer floor, + review_sentiment, + textcat.
+    """``nlp.pipe`` docs/s: the tokenizer floor, + review_sentiment, + each peer pipeline
+    (``{"textcat": nlp, ...}``: spaCy textcat models trained on the same split).
 
     ``warm_texts`` (the training split) go through every pipeline's tokenizer
     first: measured here, spaCy's tokenizer runs about 1.8x faster on the test
@@ -163,8 +164,7 @@ def spacy_pipelines(bundle: Path, texts: list[str], textcat_nlp=None, repeat: in
     ours = spacy.blank("en")
     ours.add_pipe("review_sentiment", config={"model": str(bundle), "batch_size": BATCH})
     pipes = {"blank": base, "review_sentiment": ours}
-    if textcat_nlp is not None:
-        pipes["textcat"] = textcat_nlp
+    pipes.update(peers or {})
     results: dict[str, Any] = {"n_docs": len(texts), "batch_size": BATCH}
     # Round robin: each repeat times every pipeline once, so drifting machine load
     # hits all of them alike; the best time of each is kept.
@@ -181,8 +181,8 @@ def spacy_pipelines(bundle: Path, texts: list[str], textcat_nlp=None, repeat: in
     for name, seconds in best.items():
         results[name] = {"seconds": seconds, "docs_per_s": len(texts) / seconds}
     results["review_sentiment_share_of_floor"] = results["review_sentiment"]["docs_per_s"] / results["blank"]["docs_per_s"]
-    if "textcat" in results:
-        results["textcat_share_of_floor"] = results["textcat"]["docs_per_s"] / results["blank"]["docs_per_s"]
+    for name in peers or {}:
+        results[f"{name}_share_of_floor"] = results[name]["docs_per_s"] / results["blank"]["docs_per_s"]
     return results
 
 

@@ -10,6 +10,35 @@ from .common import BENCH_DIR, REPO
 
 README = REPO / "README.md"
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+#: accuracy peer -> its pipeline in the spaCy throughput part
+PEER_PIPES = {"textcat-bow": "textcat", "textcat-ensemble": "textcat_ensemble"}
+
+#: target id -> why it falls short (shown only when the measured figure does).
+#: Written from the measurements in results.json and benchmarks/experiments/.
+READINGS: dict[str, str] = {
+    "seed-cnn": (
+        "the configuration is the tutorial's to the figure: NLTK-style cleaning with stop words removed, "
+        "a 25,767-word vocabulary (min count 2; plus `<pad>` and `<unk>`), documents post-padded to 1,317 tokens "
+        "(the longest training review), Embedding(100) -> Conv1D(32, 8, relu) -> MaxPooling1D(2) -> Flatten -> "
+        "Dense(10, relu) -> output, Adam 0.001, batch 32, 10 epochs, the final weights. On Keras 3.15 / "
+        "TensorFlow 2.21 it scores 80-83.5% over seeds here (benchmarks/experiments/results.jsonl, tags `seed*`; "
+        "dropping out-of-vocabulary words as the tutorial does, instead of mapping them to `<unk>`: 83.0%, one "
+        "seed). The tutorial's 87.5% is one run on Keras 2; we have not found the cause of the gap."),
+    "cnn-lstm": (
+        "over the settings tried (benchmarks/experiments, tags `lstm-*`) single runs range from 79% to 88.5%, "
+        "but no setting repeated over seeds averaged above 85%. Adding the `cnn`'s bag-of-n-grams branch beside "
+        "the LSTM (`bag=true`) did not help (80-83.5%): the LSTM fits the 1,800 training reviews within a few "
+        "epochs and its test accuracy then swings from epoch to epoch (85.5% -> 69.5% between epochs 8 and 9 "
+        "in one traced run), so the epoch that training ends on decides the figure."),
+    "tf_function": (
+        "onnxruntime's profiler on these 200 reviews puts about 30% of the model time in layout changes around the "
+        "convolution: tf2onnx lowers Keras' channels-last Conv1D to Transpose -> Conv (NCHW) -> Transpose, and "
+        "onnxruntime adds NCHWc reorders; TensorFlow's oneDNN kernels convolve channels-last directly. The model "
+        "is memory-bound (a few MFLOP per review), so these extra passes over the activations cost as much as "
+        "the convolution itself. Replacing the masked poolings' `where` (which tf2onnx turns into three "
+        "element-wise passes) by products took the ratio from 0.69x to 0.87x (measured side by side on an "
+        "untrained default `cnn`)."),
+}
 
 
 def pct(ms: dict | None) -> str:
@@ -22,8 +51,8 @@ def mark(ok: bool | None) -> str:
     return "n/a" if ok is None else ("pass" if ok else "**short**")
 
 
-def targets(r: dict) -> list[tuple[str, str, str, bool | None]]:
-    """(target, threshold, measured, ok) for every target stated in the issues."""
+def targets(r: dict) -> list[tuple[str, str, str, str, bool | None]]:
+    """(id, target, threshold, measured, ok) for every target stated in the issues."""
     rows = []
     acc = r.get("accuracy", {}).get("configs", {})
 
@@ -32,48 +61,56 @@ def targets(r: dict) -> list[tuple[str, str, str, bool | None]]:
 
     if mean("seed-cnn") is not None:
         m = mean("seed-cnn")
-        rows.append(("seed-cnn reproduces the classic result", "84-88%", f"{100 * m:.1f}%", 0.84 <= m <= 0.88))
+        rows.append(("seed-cnn", "seed-cnn reproduces the classic result", "84-88%", f"{100 * m:.1f}%", 0.84 <= m <= 0.88))
     if mean("cnn") is not None:
-        rows.append(("default cnn, standard split (3 seeds)", ">= 89%", f"{100 * mean('cnn'):.1f}%",
+        rows.append(("cnn", "default cnn, standard split (3 seeds)", ">= 89%", f"{100 * mean('cnn'):.1f}%",
                      mean("cnn") >= 0.89))
     if mean("cnn+word2vec") is not None and mean("cnn") is not None:
         d = mean("cnn+word2vec") - mean("cnn")
-        rows.append(("cnn + word2vec vs learned embedding", "within 1 point", f"{100 * d:+.1f} points", d >= -0.01))
+        rows.append(("word2vec", "cnn + word2vec vs learned embedding", "within 1 point", f"{100 * d:+.1f} points", d >= -0.01))
     if mean("cnn-lstm") is not None:
-        rows.append(("cnn-lstm", ">= 86%", f"{100 * mean('cnn-lstm'):.1f}%", mean("cnn-lstm") >= 0.86))
+        rows.append(("cnn-lstm", "cnn-lstm", ">= 86%", f"{100 * mean('cnn-lstm'):.1f}%", mean("cnn-lstm") >= 0.86))
     cv = r.get("cv")
     if cv:
-        rows.append(("default cnn, 10-fold cross-validation", ">= 88.5%", pct(cv["accuracy"]) + "%",
+        rows.append(("cv", "default cnn, 10-fold cross-validation", ">= 88.5%", pct(cv["accuracy"]) + "%",
                      cv["accuracy"]["mean"] >= 0.885))
     inf = r.get("inference")
     if inf:
-        rows.append(("runtime vs Keras model.predict (model only)", ">= 3x faster",
+        rows.append(("predict", "runtime vs Keras model.predict (model only)", ">= 3x faster",
                      f"{inf['speedup_vs_predict']:.1f}x", inf["speedup_vs_predict"] >= 3))
-        rows.append(("runtime vs Keras in tf.function (model only)", "not slower (>= 1.0x)",
+        rows.append(("tf_function", "runtime vs Keras in tf.function (model only)", "not slower (>= 1.0x)",
                      f"{inf['speedup_vs_tf_function']:.2f}x", inf["speedup_vs_tf_function"] >= 1.0))
-        rows.append(("identical labels: runtime, predict, tf.function", "identical",
+        rows.append(("labels", "identical labels: runtime, predict, tf.function", "identical",
                      str(inf["identical_labels"]), inf["identical_labels"]))
     sp = r.get("spacy")
     if sp:
         share = sp["review_sentiment_share_of_floor"]
-        rows.append(("spaCy + review_sentiment vs tokenizer-only throughput", ">= 75%", f"{100 * share:.0f}%",
+        rows.append(("spacy_share", "spaCy + review_sentiment vs tokenizer-only throughput", ">= 75%", f"{100 * share:.0f}%",
                      share >= 0.75))
         dm = sp.get("default_model")
         if dm and mean("cnn") is not None:
-            rows.append(("shipped default model via spaCy, cv9 accuracy", f">= default cnn - 1 = {100 * mean('cnn') - 1:.1f}%",
+            rows.append(("default_accuracy", "shipped default model via spaCy, cv9 accuracy", f">= default cnn - 1 = {100 * mean('cnn') - 1:.1f}%",
                          f"{100 * dm['accuracy']:.1f}%", dm["accuracy"] >= mean("cnn") - 0.01))
         if dm:
-            rows.append(("shipped default model size", "<= 10 MB", f"{dm['bundle_bytes'] / 1e6:.1f} MB",
+            rows.append(("default_size", "shipped default model size", "<= 10 MB", f"{dm['bundle_bytes'] / 1e6:.1f} MB",
                          dm["bundle_bytes"] <= 10e6))
     sc = r.get("scaling")
     if sc:
-        rows.append(("inference cost grows linearly (ms/doc, largest / smallest run)", "<= 1.5",
+        rows.append(("linear", "inference cost grows linearly (ms/doc, largest / smallest run)", "<= 1.5",
                      f"{sc['ms_per_doc_spread']:.2f}", sc["ms_per_doc_spread"] <= 1.5))
     run = r.get("run", {})
     if run and not run.get("quick") and set(run.get("parts", [])) >= {"accuracy", "cv", "inference", "spacy", "scaling"}:
-        rows.append(("`make bench` wall time on this machine", "< 60 min", f"{run['seconds'] / 60:.1f} min",
+        rows.append(("wall_time", "`make bench` wall time on this machine", "< 60 min", f"{run['seconds'] / 60:.1f} min",
                      run["seconds"] < 3600))
     return rows
+
+
+def shortfall_readings(r: dict) -> list[str]:
+    """Our reading of each figure that falls short (``READINGS``), under the targets table."""
+    short = [(name, READINGS[key]) for key, name, _, _, ok in targets(r) if ok is False and key in READINGS]
+    if not short:
+        return []
+    return ["", "Where a figure falls short, our reading of why:", ""] + [f"- **{name}**: {text}" for name, text in short]
 
 
 def accuracy_table(r: dict) -> list[str]:
@@ -89,7 +126,7 @@ def accuracy_table(r: dict) -> list[str]:
                      f"{row['train_seconds']['mean']:.0f} | n/a |")
     sp = r.get("spacy", {})
     for key, row in acc.get("peers", {}).items():
-        dps = sp.get("textcat", {}).get("docs_per_s") if key == "textcat-bow" else None
+        dps = sp.get(PEER_PIPES.get(key, ""), {}).get("docs_per_s")
         lines.append(f"| peer: {row['name']} | {pct(row['accuracy'])} | {len(row['runs'])} | "
                      f"{row['train_seconds']['mean']:.0f} | {f'{dps:.0f}' if dps else 'n/a'} |")
     return lines
@@ -108,8 +145,9 @@ def render(r: dict) -> str:
         out.append(f"> {note}")
     out += ["",
            "## Targets", "", "| target | threshold | measured | result |", "|---|---|---|---|"]
-    for name, threshold, measured, ok in targets(r):
+    for _, name, threshold, measured, ok in targets(r):
         out.append(f"| {name} | {threshold} | {measured} | {mark(ok)} |")
+    out += shortfall_readings(r)
     out += ["", "## Accuracy on the polarity corpus (train cv0-8, test cv9: 1,800 / 200 reviews)", ""]
     out += accuracy_table(r)
     cv = r.get("cv")
@@ -151,7 +189,8 @@ def render(r: dict) -> str:
         out += ["", "## In spaCy (`nlp.pipe`, 200 test reviews, batch size 64)", "",
                 "| pipeline | docs/s | share of tokenizer floor |", "|---|---|---|"]
         for key, label in (("blank", "`spacy.blank(\"en\")` (tokenizer only)"),
-                           ("review_sentiment", "+ `review_sentiment`"), ("textcat", "+ `textcat` (BOW, bigrams)")):
+                           ("review_sentiment", "+ `review_sentiment`"), ("textcat", "+ `textcat` (BOW, bigrams)"),
+                           ("textcat_ensemble", "+ `textcat` (spaCy's default ensemble)")):
             if key in sp:
                 out.append(f"| {label} | {sp[key]['docs_per_s']:.0f} | "
                            f"{100 * sp[key]['docs_per_s'] / sp['blank']['docs_per_s']:.0f}% |")
@@ -188,9 +227,10 @@ def plot(r: dict, path: Path) -> bool:
     points = [(name, row["accuracy"]["mean"], speed[name]["end_to_end_docs_per_s"])
               for name, row in acc.get("configs", {}).items() if name in speed]
     sp = r.get("spacy", {})
-    bow = acc.get("peers", {}).get("textcat-bow")
-    if bow and "textcat" in sp:
-        points.append(("spaCy textcat (BOW)", bow["accuracy"]["mean"], sp["textcat"]["docs_per_s"]))
+    for key, label in (("textcat-bow", "spaCy textcat (BOW)"), ("textcat-ensemble", "spaCy textcat (ensemble)")):
+        peer = acc.get("peers", {}).get(key)
+        if peer and PEER_PIPES[key] in sp:
+            points.append((label, peer["accuracy"]["mean"], sp[PEER_PIPES[key]]["docs_per_s"]))
     if not points:
         return False
     import matplotlib
@@ -225,7 +265,7 @@ def readme_block(r: dict) -> str:
         lines += ["", f"> {note}"]
     lines += [""] + accuracy_table(r)
     lines += ["", "| target | threshold | measured | result |", "|---|---|---|---|"]
-    for name, threshold, measured, ok in targets(r):
+    for _, name, threshold, measured, ok in targets(r):
         lines.append(f"| {name} | {threshold} | {measured} | {mark(ok)} |")
     lines += ["", "![accuracy vs speed](benchmarks/accuracy_vs_speed.png)", "", END]
     return "\n".join(lines)

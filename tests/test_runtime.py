@@ -67,6 +67,17 @@ def test_atomic_dir_renames_into_place_when_done(tmp_path):
     assert leftovers(target.parent) == []
 
 
+def test_atomic_dir_gets_the_permissions_of_a_new_folder(tmp_path):
+    import os
+    import stat
+
+    plain = tmp_path / "plain"
+    plain.mkdir()  # what the umask gives a new folder (mkdtemp would give 0700)
+    with atomic_dir(tmp_path / "out") as tmp:
+        (tmp / "a.txt").write_text("x")
+    assert stat.S_IMODE(os.stat(tmp_path / "out").st_mode) == stat.S_IMODE(os.stat(plain).st_mode)
+
+
 @pytest.mark.parametrize("exc", [RuntimeError("boom"), KeyboardInterrupt()])
 def test_atomic_dir_leaves_nothing_on_error_or_interrupt(tmp_path, exc):
     target = tmp_path / "out"

@@ -70,6 +70,25 @@ def _looks_replaceable(target: Path, expect: Sequence[str]) -> bool:
     return any((target / name).exists() for name in expect)
 
 
+def _umask() -> int:
+    try:  # Linux: read it without changing it (os.umask sets it, for the whole process)
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def as_new_folder(path: str | os.PathLike) -> None:
+    """Give a ``mkdtemp`` folder (always 0700) the permissions of a new folder under the umask,
+    so a bundle renamed into place is as readable as any folder its user makes."""
+    os.chmod(path, 0o777 & ~_umask())
+
+
 @contextlib.contextmanager
 def atomic_dir(
     target: str | os.PathLike,
@@ -99,6 +118,7 @@ def atomic_dir(
     _check_target(target, overwrite, expect)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    as_new_folder(tmp)
     try:
         yield tmp
         _check_target(target, overwrite, expect)  # it may have appeared meanwhile

@@ -641,7 +641,7 @@ def model_card(meta: dict[str, Any], model_dir: Path) -> str:
     if "n_test" in metrics:
         lines.append(f"- test documents: {metrics['n_test']}")
     text = json.dumps(data or {}).lower()
-    if "polarity" in text:
+    if "polarity" in text or (isinstance(data, dict) and not data.get("path")):  # no path: the polarity corpus
         lines.append(
             "- corpus: Pang & Lee's movie review polarity dataset v2.0 (CC BY 4.0), 1,000 positive and "
             "1,000 negative reviews"

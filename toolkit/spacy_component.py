@@ -71,7 +71,7 @@ from spacy.tokens import Doc
 from spacy.training import Example, validate_examples
 from spacy.util import minibatch
 
-from .bundle import BUNDLE_JSON, BundleInfo, read_bundle
+from .bundle import BUNDLE_JSON, BundleInfo, as_new_folder, read_bundle
 from .errors import BundleError, ConfigError
 
 FACTORY = "review_sentiment"
@@ -368,6 +368,7 @@ class ReviewSentiment(Pipe):
         if target.exists() and target.resolve() == self._info.path.resolve():
             return  # saving a pipeline into the folder it was loaded from
         tmp = Path(tempfile.mkdtemp(prefix=f".{BUNDLE_DIR}.tmp-", dir=path))
+        as_new_folder(tmp)
         try:
             for file in self._bundle_files():
                 shutil.copy2(file, tmp / file.name)

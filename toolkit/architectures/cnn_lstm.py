@@ -44,6 +44,10 @@ class CNNLSTM:
             token embeddings (the embedding is shared with the chunk CNN). With
             unigram+bigram ids this fastText-style branch carries most of the
             signal on long reviews, as in ``cnn``.
+        conv_trains_embedding: let the chunk CNN's gradients reach the
+            embedding. ``None`` (default): ``False`` with the bag branch (the bag
+            trains the embedding and the chunk CNN reads it as fixed features,
+            as in ``cnn``), ``True`` without it.
     """
 
     name = "cnn-lstm"
@@ -66,6 +70,7 @@ class CNNLSTM:
         dropout: float = 0.5,
         mask: bool = True,
         bag: bool = False,
+        conv_trains_embedding: bool | None = None,
     ) -> None:
         a = self.name
         self.chunk_len = c.check_int(a, "chunk_len", chunk_len)
@@ -77,6 +82,12 @@ class CNNLSTM:
         self.dropout = c.check_rate(a, "dropout", dropout)
         self.mask = c.check_bool(a, "mask", mask)
         self.bag = c.check_bool(a, "bag", bag)
+        if conv_trains_embedding is None:
+            conv_trains_embedding = not self.bag
+        self.conv_trains_embedding = c.check_bool(a, "conv_trains_embedding", conv_trains_embedding)
+        if not self.conv_trains_embedding and not self.bag:
+            raise c.fail(a, "conv_trains_embedding", "= false needs bag=true: otherwise nothing trains the "
+                                                     "embedding")
         if self.kernel_size > self.chunk_len:
             raise c.fail(a, "kernel_size", f"= {self.kernel_size} is wider than chunk_len = {self.chunk_len}")
 
@@ -93,6 +104,7 @@ class CNNLSTM:
             "dropout": self.dropout,
             "mask": self.mask,
             "bag": self.bag,
+            "conv_trains_embedding": self.conv_trains_embedding,
         }
 
     length_policy = "fixed"
@@ -130,6 +142,8 @@ class CNNLSTM:
         chunk_ids = keras.Input(shape=(self.chunk_len,), dtype="int32", name="chunk_ids")
         emb_layer = c.embedding_layer(keras, vocab_size, dim, trainable)
         h = emb_layer(chunk_ids)
+        if not self.conv_trains_embedding:
+            h = ops.stop_gradient(h)
         h = layers.Conv1D(self.filters, self.kernel_size, activation=self.activation, name="conv")(h)
         wmask = c.window_mask(c.token_mask(ops, chunk_ids), self.kernel_size)
         pooled = c.masked_pool(ops, h, wmask, self.pooling, nonnegative=self.activation == "relu")
