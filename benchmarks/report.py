@@ -194,6 +194,14 @@ def render(r: dict) -> str:
             if key in sp:
                 out.append(f"| {label} | {sp[key]['docs_per_s']:.0f} | "
                            f"{100 * sp[key]['docs_per_s'] / sp['blank']['docs_per_s']:.0f}% |")
+        bd = sp.get("review_sentiment_breakdown")
+        if bd:
+            n = sp.get("n_docs", 200)
+            out += ["", f"Where `review_sentiment`'s time goes (ms per review, best of repeats): spaCy's tokenizer "
+                        f"{1000 * bd['spacy_tokenizer_seconds'] / n:.2f} (for scale); in the component: `Doc.text` "
+                        f"{1000 * bd['doc_text_seconds'] / n:.2f}, cleaning {1000 * bd['clean_text_seconds'] / n:.2f}, "
+                        f"encoding {1000 * bd['encode_seconds'] / n:.2f}, onnxruntime {1000 * bd['model_seconds'] / n:.2f}; "
+                        f"whole component {1000 * bd['component_seconds'] / n:.2f}."]
         out += ["", f"Cold start (new process: import spaCy, add the component, score the first doc): "
                     f"{cs['seconds_to_first_doc']:.2f} s; peak memory of that serving process after 200 reviews: "
                     f"{cs['peak_rss_mib']:.0f} MiB; TensorFlow-family modules loaded: {cs['heavy_modules'] or 'none'}."]
