@@ -3,16 +3,15 @@
 Each configuration is trained through the same code path as ``toolkit train``
 (``toolkit.train.fit`` + ``evaluate_fit``) for several seeds; the peer spaCy
 ``textcat`` models are trained on the same split in the same run. The best
-configuration is also cross-validated over the ten predefined folds.
+configuration is also cross-validated over the ten predefined folds (benchmarks/cv_worker.py).
 """
 
 from __future__ import annotations
 
-import gc
 from typing import Any
 
 from toolkit.config import Config
-from toolkit.corpus import k_folds, load_polarity, train_test_split
+from toolkit.corpus import load_polarity, train_test_split
 
 from .common import mean_std
 
@@ -22,9 +21,9 @@ CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
     "cnn+word2vec": ("default `cnn` initialised from word2vec trained on the training split",
                      {"embedding.name": "word2vec", "embedding.options": {"dim": 16}}),
     "cnn-lstm": ("`cnn-lstm`: chunks of 50 ids -> per-chunk CNN (TimeDistributed) -> LSTM; unigrams, dim 32, "
-                 "first 1,500 ids",
+                 "first 1,500 ids, Adam 0.003, 10 epochs",
                  {"architecture.name": "cnn-lstm", "vocab.ngrams": 1, "embedding.options": {"dim": 32},
-                  "training.learning_rate": 0.003, "training.max_len": 1500}),
+                  "training.learning_rate": 0.003, "training.max_len": 1500, "training.epochs": 10}),
     "seed-cnn": (
         "classic tutorial CNN: NLTK cleaning (stop words removed), unigrams, Embedding(100) -> Conv1D(32, 8) -> "
         "MaxPool(2) -> Flatten -> Dense(10), fixed length, 10 epochs",
@@ -64,20 +63,6 @@ def run_peer(kind: str, seeds: list[int], corpus, epochs: int = 10, log=print, s
         "train_seconds": mean_std([r["train_seconds"] for r in runs]),
         "runs": runs,
     }
-
-
-def run_cv(name: str, corpus, folds: int = 10, log=print) -> dict[str, Any]:
-    from toolkit.train import evaluate_fit, fit
-
-    rows = []
-    for i, (train, test) in enumerate(k_folds(corpus, folds)):
-        result = fit(config_for(name), train, progress=False)
-        m = evaluate_fit(result, test)
-        rows.append({"fold": i, "accuracy": m["accuracy"], "train_seconds": result.train_seconds})
-        log(f"  cv fold {i}: accuracy {m['accuracy']:.3f} ({result.train_seconds:.0f}s)")
-        del result
-        gc.collect()
-    return {"name": name, "folds": rows, "accuracy": mean_std([r["accuracy"] for r in rows])}
 
 
 def load_corpus():

@@ -153,8 +153,10 @@ def render(r: dict) -> str:
     cv = r.get("cv")
     if cv:
         folds = ", ".join(f"{100 * f['accuracy']:.1f}" for f in cv["folds"])
+        how = (f"; the folds ran in {cv['workers']} single-threaded processes side by side" if cv.get("workers")
+               else "")
         out += ["", f"10-fold cross-validation of `{cv['name']}` (predefined folds): **{pct(cv['accuracy'])}%** "
-                    f"(folds: {folds})."]
+                    f"(folds: {folds}{how})."]
     inf = r.get("inference")
     if inf:
         cb = inf["compute_bound"]

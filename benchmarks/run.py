@@ -101,14 +101,30 @@ def part_accuracy(results: dict, quick: bool) -> None:
                                              save_first=TEXTCAT_ENSEMBLE_DIR)
 
 
-def part_cv(results: dict, quick: bool) -> None:
-    from .accuracy import load_corpus, run_cv
+CV_WORKERS = 2  # single-threaded processes side by side (see benchmarks/cv_worker.py)
 
+
+def part_cv(results: dict, quick: bool) -> None:
     if quick:
         log("[cv] skipped in --quick mode")
         return
-    log("[cv] 10-fold cross-validation of the default cnn")
-    results["cv"] = run_cv("cnn", load_corpus(), folds=10, log=log)
+    log(f"[cv] 10-fold cross-validation of the default cnn ({CV_WORKERS} single-threaded workers)")
+    workers = [subprocess.Popen([sys.executable, "-m", "benchmarks.cv_worker", "cnn", "10", str(w), str(CV_WORKERS)],
+                                cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for w in range(CV_WORKERS)]
+    rows = []
+    for w in workers:
+        out, err = w.communicate()
+        if w.returncode:
+            raise SystemExit(f"cv worker failed ({w.returncode}):\n{err[-3000:]}")
+        rows += [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    rows.sort(key=lambda r: r["fold"])
+    for r in rows:
+        log(f"  cv fold {r['fold']}: accuracy {r['accuracy']:.3f} ({r['train_seconds']:.0f}s, one thread)")
+    if len(rows) != 10:
+        raise SystemExit(f"cv: expected 10 folds, got {len(rows)}")
+    results["cv"] = {"name": "cnn", "folds": rows, "accuracy": mean_std([r["accuracy"] for r in rows]),
+                     "workers": CV_WORKERS}
 
 
 def _export(model_dir: Path, name: str, quantize: str | None = None) -> Path:

@@ -251,12 +251,13 @@ def test_dynamic_cnn_accepts_any_length_and_ignores_padding(trained):
     assert single.shape == (1, 2)
 
 
+@pytest.mark.parametrize("activation", ["relu", "tanh"])  # products for ReLU outputs, selections otherwise
 @pytest.mark.parametrize("pooling", ["max", "avg", "max+avg", "hierarchical"])
-def test_masked_poolings_ignore_padding_and_batch(pooling):
+def test_masked_poolings_ignore_padding_and_batch(pooling, activation):
     import keras
 
     keras.utils.set_random_seed(2)
-    _, model = build("cnn", pooling=pooling, pool_size=4, kernel_sizes=[2, 3], max_len=None)
+    _, model = build("cnn", pooling=pooling, pool_size=4, kernel_sizes=[2, 3], max_len=None, activation=activation)
     x, _ = make_corpus(n=5, length=(2, 23))
     x = x[:, :23]
     base = predict(model, x)
