@@ -70,6 +70,17 @@ def check_bool(arch: str, option: str, value: Any) -> bool:
     return value
 
 
+def check_conv_trains_embedding(arch: str, value: Any, bag: bool, has_conv: bool = True) -> bool:
+    """Resolve and check ``conv_trains_embedding``: ``None`` means "only when there is no bag
+    branch" (the bag then trains the embedding); ``False`` without a bag would leave it untrained."""
+    if value is None:
+        value = not bag
+    value = check_bool(arch, "conv_trains_embedding", value)
+    if has_conv and not value and not bag:
+        raise fail(arch, "conv_trains_embedding", "= false needs bag=true: otherwise nothing trains the embedding")
+    return value
+
+
 def check_build_args(arch: str, vocab_size: Any, dim: Any, weights: Any, max_len: Any, labels: Any,
                      min_len: int, max_len_required: bool) -> tuple[int, int, Any, int | None, list[str]]:
     """Validate ``build()``'s arguments; returns them normalised."""

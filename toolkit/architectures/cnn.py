@@ -102,9 +102,6 @@ class CNN:
         self.dropout = c.check_rate(a, "dropout", dropout)
         self.embedding_dropout = c.check_rate(a, "embedding_dropout", embedding_dropout)
         self.token_dropout = c.check_rate(a, "token_dropout", token_dropout)
-        if conv_trains_embedding is None:  # the bag branch trains the embedding when there is one
-            conv_trains_embedding = not self.bag
-        self.conv_trains_embedding = c.check_bool(a, "conv_trains_embedding", conv_trains_embedding)
         local = self.pooling == "local-max"
         if length_policy is None:
             length_policy = "fixed" if local else "dynamic"
@@ -117,9 +114,8 @@ class CNN:
                                    "pooling='local-max'")
         if not self.kernel_sizes and not self.bag:
             raise c.fail(a, "kernel_sizes", "must not be empty unless bag=True (a model needs some features)")
-        if self.kernel_sizes and not self.conv_trains_embedding and not self.bag:
-            raise c.fail(a, "conv_trains_embedding", "= false needs bag=true: otherwise nothing trains the "
-                                                     "embedding")
+        self.conv_trains_embedding = c.check_conv_trains_embedding(a, conv_trains_embedding, self.bag,
+                                                                   has_conv=bool(self.kernel_sizes))
 
     # -- contract ---------------------------------------------------------
     @property

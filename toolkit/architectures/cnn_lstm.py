@@ -82,12 +82,7 @@ class CNNLSTM:
         self.dropout = c.check_rate(a, "dropout", dropout)
         self.mask = c.check_bool(a, "mask", mask)
         self.bag = c.check_bool(a, "bag", bag)
-        if conv_trains_embedding is None:
-            conv_trains_embedding = not self.bag
-        self.conv_trains_embedding = c.check_bool(a, "conv_trains_embedding", conv_trains_embedding)
-        if not self.conv_trains_embedding and not self.bag:
-            raise c.fail(a, "conv_trains_embedding", "= false needs bag=true: otherwise nothing trains the "
-                                                     "embedding")
+        self.conv_trains_embedding = c.check_conv_trains_embedding(a, conv_trains_embedding, self.bag)
         if self.kernel_size > self.chunk_len:
             raise c.fail(a, "kernel_size", f"= {self.kernel_size} is wider than chunk_len = {self.chunk_len}")
 
