@@ -16,7 +16,7 @@ import os
 import tempfile
 from collections import Counter
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -54,6 +54,7 @@ class Vocab:
                 raise VocabError(f"token {tok!r} appears twice in the vocabulary (ids {self.index[tok]} and {i})")
             self.index[tok] = i
         self._pairs: tuple[np.ndarray, np.ndarray] | None = None
+        self._orphan_ngrams = True  # set by _bigram_index
 
     # -- building ---------------------------------------------------------
     @classmethod
@@ -103,12 +104,52 @@ class Vocab:
         """Ids of ``tokens`` (n-grams added per the vocabulary's setting)."""
         get = self.index.get
         ids = [get(tok, UNK_ID) for tok in tokens]
-        if self.ngrams > 1:
-            tokens = list(tokens)
-            ids.extend(self._bigram_ids(tokens, ids))
-            for n in range(3, self.ngrams + 1):
-                ids.extend([get(NGRAM_JOINER.join(tokens[i : i + n]), UNK_ID) for i in range(len(tokens) - n + 1)])
-        return ids
+        if self.ngrams == 1:
+            return ids
+        tokens = list(tokens)
+        return self.encode_ids(np.asarray(ids, dtype=np.int64), tokens.__getitem__).tolist()
+
+    def encode_ids(self, unigram_ids: np.ndarray, word: Callable[[int], str]) -> np.ndarray:
+        """Ids of one document given by its unigram ids, n-grams added per the vocabulary's setting.
+
+        ``word(i)`` returns the *i*-th word as a string; it is called only for
+        positions whose id is out-of-vocabulary (or for every position when
+        ``ngrams`` > 2), so a caller that knows the ids already (the spaCy
+        component's cache) need not build strings for known words. The result
+        equals :meth:`encode` on the words.
+        """
+        unigram = np.asarray(unigram_ids, dtype=np.int64)
+        return self.encode_ids_batch(unigram, np.asarray([0, len(unigram)]), word)[0]
+
+    def encode_ids_batch(self, unigram_ids: np.ndarray, bounds: np.ndarray, word: Callable[[int], str]) -> list[np.ndarray]:
+        """:meth:`encode_ids` for many documents at once: document *d* is
+        ``unigram_ids[bounds[d]:bounds[d + 1]]`` and ``word(i)`` the word at position
+        *i* of ``unigram_ids``. Bigrams are looked up for the whole batch in one
+        sorted pass (several times faster per document than one lookup per document).
+        """
+        unigram = np.asarray(unigram_ids, dtype=np.int64)
+        bounds = np.asarray(bounds, dtype=np.int64).tolist()
+        spans = list(zip(bounds[:-1], bounds[1:]))
+        if self.ngrams == 1:
+            return [unigram[s:e] for s, e in spans]
+        bigram = self._bigram_ids(unigram, word)  # pair i = (i, i + 1); pairs across documents are unused
+        out = []
+        for s, e in spans:
+            parts = [unigram[s:e], bigram[s : max(e - 1, s)]]
+            if self.ngrams > 2:
+                parts.extend(self._longer_ngram_ids(unigram, s, e, word))
+            out.append(np.concatenate(parts))
+        return out
+
+    def _longer_ngram_ids(self, unigram: np.ndarray, s: int, e: int, word: Callable[[int], str]) -> list[np.ndarray]:
+        """Ids of the 3..``ngrams``-grams of ``unigram[s:e]``, looked up as strings."""
+        get, tokens = self.index.get, self.tokens
+        words = [tokens[i] if i > UNK_ID else word(s + k) for k, i in enumerate(unigram[s:e].tolist())]
+        return [
+            np.asarray([get(NGRAM_JOINER.join(words[i : i + n]), UNK_ID) for i in range(len(words) - n + 1)],
+                       dtype=np.int64)
+            for n in range(3, self.ngrams + 1)
+        ]
 
     def _bigram_index(self) -> tuple[np.ndarray, np.ndarray]:
         """Sorted keys ``id(a) * len(vocab) + id(b)`` of the bigrams ``a_b`` in the
@@ -116,6 +157,7 @@ class Vocab:
         if self._pairs is None:
             size, index = len(self.tokens), self.index
             keys, values = [], []
+            orphans = False
             for i, tok in enumerate(self.tokens):
                 cut = tok.find(NGRAM_JOINER)
                 while cut > 0:  # every split point: a word may hold the joiner itself
@@ -123,36 +165,56 @@ class Vocab:
                     if a is not None and b is not None and a > UNK_ID and b > UNK_ID:
                         keys.append(a * size + b)
                         values.append(i)
+                    else:
+                        orphans = True
                     cut = tok.find(NGRAM_JOINER, cut + 1)
             order = np.argsort(np.asarray(keys, dtype=np.int64), kind="stable")
             self._pairs = (np.asarray(keys, dtype=np.int64)[order], np.asarray(values, dtype=np.int64)[order])
+            # Can a pair with an unknown word name a token? Only if some token splits
+            # into a part that is not a known word (e.g. a bigram kept by `max_size`
+            # whose word was cut). If none does, such pairs are out of vocabulary.
+            self._orphan_ngrams = orphans
         return self._pairs
 
-    def _bigram_ids(self, tokens: list[str], ids: list[int]) -> list[int]:
-        """Ids of the bigrams of ``tokens`` (whose unigram ids are ``ids``).
+    def _bigram_ids(self, unigram: np.ndarray, word: Callable[[int], str]) -> np.ndarray:
+        """Ids of the bigrams of a document whose unigram ids are ``unigram``.
 
         Equal to looking up ``a + "_" + b`` for each pair, but vectorised: a pair
         of known words is found by its pair of ids (which names one string);
-        only pairs with an unknown word are looked up as strings.
+        only pairs with an unknown word are looked up as strings (``word(i)``).
         """
-        if len(tokens) < 2:
-            return []
+        if len(unigram) < 2:
+            return np.zeros(0, dtype=np.int64)
         keys_sorted, values = self._bigram_index()
-        unigram = np.asarray(ids, dtype=np.int64)
         left, right = unigram[:-1], unigram[1:]
         out = np.full(len(left), UNK_ID, dtype=np.int64)
         if len(keys_sorted):
             keys = left * len(self.tokens) + right
-            pos = np.minimum(np.searchsorted(keys_sorted, keys), len(keys_sorted) - 1)
-            found = keys_sorted[pos] == keys
-            out[found] = values[pos[found]]
-        get = self.index.get
-        for i in np.flatnonzero((left <= UNK_ID) | (right <= UNK_ID)).tolist():
-            out[i] = get(tokens[i] + NGRAM_JOINER + tokens[i + 1], UNK_ID)
-        return out.tolist()
+            # Searching sorted queries walks the table in order: ~2x faster than in document order.
+            order = np.argsort(keys)
+            pos = np.minimum(np.searchsorted(keys_sorted, keys[order]), len(keys_sorted) - 1)
+            found = keys_sorted[pos] == keys[order]
+            out[order[found]] = values[pos[found]]
+        unknown = np.flatnonzero((left <= UNK_ID) | (right <= UNK_ID)) if self._orphan_ngrams else ()
+        if len(unknown):
+            get, tokens = self.index.get, self.tokens
+
+            def text(k: int) -> str:
+                i = int(unigram[k])
+                return tokens[i] if i > UNK_ID else word(k)
+
+            for i in unknown.tolist():
+                out[i] = get(text(i) + NGRAM_JOINER + text(i + 1), UNK_ID)
+        return out
 
     def encode_many(self, docs: Iterable[Sequence[str]]) -> list[list[int]]:
-        return [self.encode(doc) for doc in docs]
+        """:meth:`encode` of each token list, with the n-grams of all of them looked up at once."""
+        docs = [list(doc) for doc in docs]
+        words = [tok for doc in docs for tok in doc]
+        get = self.index.get
+        unigram = np.asarray([get(tok, UNK_ID) for tok in words], dtype=np.int64)
+        bounds = np.concatenate(([0], np.cumsum([len(doc) for doc in docs], dtype=np.int64)))
+        return [ids.tolist() for ids in self.encode_ids_batch(unigram, bounds, words.__getitem__)]
 
     def coverage(self, token_streams: Iterable[Sequence[str]]) -> dict[str, float]:
         """Share of corpus tokens (and of distinct corpus types) found in the vocabulary."""

@@ -85,7 +85,16 @@ class NltkStyleTokenizer:
 
     ``config`` holds every option; ``NltkStyleTokenizer(**tok.config)`` is the same
     tokenizer.
+
+    Every step looks at one white-space-separated word at a time, so the tokens
+    of ``a + " " + b`` are those of ``a`` followed by those of ``b``
+    (``whitespace_separable``): the spaCy component uses that to encode a
+    ``Doc`` from its tokens' cached strings instead of rebuilding ``doc.text``
+    (see :mod:`toolkit.doc_encoding`).
     """
+
+    #: Tokens of ``a + " " + b`` == tokens of ``a`` + tokens of ``b``, for any strings.
+    whitespace_separable = True
 
     def __init__(
         self,
