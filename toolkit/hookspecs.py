@@ -20,7 +20,8 @@ def register_tokenizers(register):
 
     ``factory(**options)`` returns an object with ``__call__(text) -> list[str]``
     and a JSON-serialisable ``config`` dict such that ``factory(**config)``
-    rebuilds an identical tokenizer.
+    rebuilds an identical tokenizer; optionally ``whitespace_separable = True``
+    (see ``docs/plugins.md`` and :mod:`toolkit.doc_encoding`).
     """
 
 
