@@ -55,6 +55,11 @@ _UNKNOWN_BASE = -4
 _SLOTS = 1 << 18
 _SLOT_MASK_INT = _SLOTS - 1
 _SLOT_MASK = np.uint64(_SLOT_MASK_INT)
+#: Slots of the two-token-run cache (2**14: 0.5 MB), indexed by a hash of both ORTH ids.
+_PAIR_SLOTS = 1 << 14
+_PAIR_MASK = np.uint64(_PAIR_SLOTS - 1)
+_PAIR_MULT_INT = 0x9E3779B97F4A7C15
+_PAIR_MULT = np.uint64(_PAIR_MULT_INT)
 
 
 def can_encode_docs(tokenizer: Any) -> bool:
@@ -93,6 +98,9 @@ class DocEncoder:
         # empty string's id, which no token has, so an empty slot never matches.
         self._slot_orths = np.zeros(_SLOTS, dtype=np.uint64)
         self._slot_codes = np.full(_SLOTS, _NOTHING, dtype=np.int64)
+        # The same for two-token runs giving at most two words (see _apply_runs).
+        self._pair_orths = np.zeros((_PAIR_SLOTS, 2), dtype=np.uint64)
+        self._pair_codes = np.full((_PAIR_SLOTS, 2), _NOTHING, dtype=np.int64)
 
     # -- strings -> codes ------------------------------------------------------
     def _code_of_word(self, word: str) -> int:
@@ -207,24 +215,43 @@ class DocEncoder:
         in_special_run[run_of_token[special]] = True
         runs = np.flatnonzero(in_special_run)
         codes[in_special_run[run_of_token]] = _NOTHING
-        orth_list = orths.tolist()
+        run_begins, run_ends = begins[runs], ends[runs]
+        # Two-token runs (`does` + `n't`: most of them) through a direct-mapped table.
+        pairs = run_ends - run_begins == 1
+        slow = ~pairs
+        if pairs.any():
+            first = run_begins[pairs]
+            a, b = orths[first], orths[first + 1]
+            slots = (((a * _PAIR_MULT) ^ b) & _PAIR_MASK).astype(np.intp)
+            hit = (self._pair_orths[slots, 0] == a) & (self._pair_orths[slots, 1] == b)
+            at, words = first[hit], self._pair_codes[slots[hit]]
+            codes[at], codes[at + 1] = words[:, 0], words[:, 1]
+            slow[np.flatnonzero(pairs)[~hit]] = True
         cache = self._runs
         positions: list[int] = []
         values: list[int] = []
         extra: dict[int, list[tuple[int, np.ndarray]]] = {}
-        for begin, end in zip(begins[runs].tolist(), ends[runs].tolist()):
-            key = tuple(orth_list[begin : end + 1])
+        for begin, end in zip(run_begins[slow].tolist(), run_ends[slow].tolist()):
+            key = tuple(orths[begin : end + 1].tolist())
             words = cache.get(key)
             if words is None:
                 words = cache[key] = self._codes_of_text("".join([strings[o] for o in key]))
             if len(words) <= end + 1 - begin:
                 positions.extend(range(begin, begin + len(words)))
                 values.extend(words)
+                if len(key) == 2:
+                    self._remember_pair(key, words)
             else:
                 doc = int(np.searchsorted(last, begin))
                 extra.setdefault(doc, []).append((begin, np.asarray(words, dtype=np.int64)))
         codes[positions] = values
         return extra
+
+    def _remember_pair(self, key: tuple[int, ...], words: tuple[int, ...]) -> None:
+        a, b = key
+        slot = ((a * _PAIR_MULT_INT) ^ b) & (_PAIR_SLOTS - 1)  # the low bits of the array hash above
+        self._pair_orths[slot] = key
+        self._pair_codes[slot] = (tuple(words) + (_NOTHING, _NOTHING))[:2]
 
     def _splice(
         self,
