@@ -256,6 +256,22 @@ def test_plan_batches_dynamic_sorts_and_caps():
     assert [width for _, width in plan] == [3, 5, 8]  # at least min_len, at most max_len
 
 
+def test_plan_batches_dynamic_cuts_buckets_where_padding_would_grow():
+    from toolkit.runtime import MAX_PADDING, MIN_BUCKET_CELLS
+
+    lengths = [1000] * 10 + [100] * 10 + [1100] * 3
+    plan = plan_batches(lengths, batch_size=64, policy="dynamic", max_len=4000, min_len=3)
+    # 10 x 100, then the long ones: one more 1000-id review would pad the short ones 9x
+    assert [sorted(idx.tolist()) for idx, _ in plan] == [list(range(10, 20)), list(range(10)) + [20, 21, 22]]
+    assert [width for _, width in plan] == [100, 1100]
+    for idx, width in plan:  # every bucket: padding within the limit, or small
+        real = sum(lengths[i] for i in idx)
+        assert len(idx) * width <= max(MIN_BUCKET_CELLS, (1 + MAX_PADDING) * real)
+    # short texts: the batch size is the only cut
+    short = plan_batches([5, 40, 3, 12] * 40, batch_size=64, policy="dynamic", max_len=4000, min_len=3)
+    assert [len(idx) for idx, _ in short] == [64, 64, 32]
+
+
 def test_score_batches_restores_input_order_and_scores_empty_docs_alone():
     seen: list[tuple[int, int]] = []
 
