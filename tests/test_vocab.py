@@ -58,9 +58,15 @@ def test_fast_bigram_encoding_equals_string_lookup(ngrams):
     rng = np.random.default_rng(0)
     words = ["a", "b", "c", "a_b", "b_c", "x", "y", "rare", "unseen", "<unk>", "<pad>", "_", "a_"]
     for v in (vocab, cut):
+        batch = []
         for _ in range(300):
             tokens = list(rng.choice(words, size=int(rng.integers(0, 12))))
             assert v.encode(tokens) == _encode_by_strings(v, tokens), tokens
+            batch.append(tokens)
+        # the batched path: n-grams of several documents at once, across chunk boundaries
+        want = [_encode_by_strings(v, tokens) for tokens in batch]
+        assert v.encode_many(batch) == want
+        assert v.encode_many(batch, chunk=7) == want
 
 
 def test_fast_bigram_encoding_on_real_reviews(polarity_path):
