@@ -117,6 +117,16 @@ def test_random_documents_match_the_text_path(nlp):
     _assert_same(encoder, random_words)
 
 
+def test_docs_of_two_pipelines_in_one_batch(nlp):
+    """Each Doc's strings live in its own pipeline's StringStore."""
+    tok = NltkStyleTokenizer()
+    vocab = _vocab(tok, ["good film", "bad plot"], min_count=1, ngrams=2)
+    encoder = DocEncoder(tok, vocab)
+    other = spacy.blank("en")
+    docs = [nlp("a good film, isn't it"), other("zyzzyva's bad plot"), other("good plot")]
+    _assert_same(encoder, docs)
+
+
 def test_caches_are_bounded(nlp):
     tok = NltkStyleTokenizer()
     vocab = _vocab(tok, ["good film"], min_count=1, ngrams=2)

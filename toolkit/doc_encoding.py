@@ -137,6 +137,9 @@ class DocEncoder:
         docs = list(docs)
         if not docs:
             return []
+        if any(doc.vocab is not docs[0].vocab for doc in docs):
+            # Docs of different pipelines: each one's strings are in its own StringStore.
+            return [self.encode([doc])[0] for doc in docs]
         if len(self._codes) + len(self._runs) + len(self._unknown) > self.max_entries:
             self.clear()
         if self._attrs is None:
