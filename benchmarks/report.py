@@ -215,17 +215,11 @@ def render(r: dict) -> str:
         if bd:
             n = sp.get("n_docs", 200)
             ms = {key[: -len("_seconds")]: 1000 * value / n for key, value in bd.items()}
-            if "encode_docs" in ms:
-                out += ["", f"Where `review_sentiment`'s time goes (ms per review, best of repeats, batches of 64): "
-                            f"spaCy's tokenizer {ms['spacy_tokenizer']:.2f} (for scale); in the component: encoding the "
-                            f"Docs from cached `ORTH` ids {ms['encode_docs']:.2f} (the text path it replaces, `Doc.text` "
-                            f"+ cleaning + encoding: {ms['text_path']:.2f}), onnxruntime {ms['model']:.2f}; whole "
-                            f"component {ms['component']:.2f}."]
-            else:  # results.json written before the Doc path
-                out += ["", f"Where `review_sentiment`'s time goes (ms per review, best of repeats): spaCy's tokenizer "
-                            f"{ms['spacy_tokenizer']:.2f} (for scale); in the component: `Doc.text` {ms['doc_text']:.2f}, "
-                            f"cleaning {ms['clean_text']:.2f}, encoding {ms['encode']:.2f}, onnxruntime "
-                            f"{ms['model']:.2f}; whole component {ms['component']:.2f}."]
+            out += ["", f"Where `review_sentiment`'s time goes (ms per review, best of repeats, batches of 64): "
+                        f"spaCy's tokenizer {ms['spacy_tokenizer']:.2f} (for scale); in the component: encoding the "
+                        f"Docs from cached `ORTH` ids {ms['encode_docs']:.2f} (the text path it replaces, `Doc.text` "
+                        f"+ cleaning + encoding: {ms['text_path']:.2f}), onnxruntime {ms['model']:.2f}; whole "
+                        f"component {ms['component']:.2f}."]
         out += ["", f"Cold start (new process: import spaCy, add the component, score the first doc): "
                     f"{cs['seconds_to_first_doc']:.2f} s; peak memory of that serving process after 200 reviews: "
                     f"{cs['peak_rss_mib']:.0f} MiB; TensorFlow-family modules loaded: {cs['heavy_modules'] or 'none'}."]

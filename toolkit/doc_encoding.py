@@ -27,7 +27,7 @@ words of its runs, in order.
 * A run of several tokens (``does`` + ``n't``) is joined and tokenized as a
   string, cached by its tokens' ``ORTH`` ids.
 
-The ids are then extended with n-grams by :meth:`toolkit.vocab.Vocab.encode_ids`,
+The ids are then extended with n-grams by :meth:`toolkit.vocab.Vocab.encode_ids_batch`,
 which needs the strings only of out-of-vocabulary words. The result equals
 ``vocab.encode(tokenizer(doc.text))`` (tests check it on the polarity reviews
 and on edge cases).
