@@ -77,6 +77,20 @@ def test_unknown_words_orphan_bigrams_and_trigrams(nlp):
     assert any("_" in t for t in cut.tokens)  # the orphan case is really exercised
 
 
+@pytest.mark.parametrize("ngrams", [1, 2])
+def test_dropped_unknown_words_match_the_text_path(nlp, ngrams):
+    """vocab.unknown = "drop": the Doc path drops the same words, also inside a spliced run."""
+    tok = NltkStyleTokenizer()
+    texts = ["good film good film bad plot", "not good not good at all", "a rare gem, a rare gem"]
+    vocab = _vocab(tok, texts, min_count=2, ngrams=ngrams, unknown="drop")
+    docs = [nlp(t + " unseen words here, don't") for t in texts + TRICKY]
+    docs.append(Doc(nlp.vocab, words=["good", "qq\nfilm", "zz"], spaces=[True, False, False]))
+    encoder = DocEncoder(tok, vocab)
+    _assert_same(encoder, docs)
+    _assert_same(encoder, docs[::-1])
+    assert all(1 not in ids.tolist() for ids in encoder.encode(docs))
+
+
 def test_hand_built_docs_with_odd_tokens(nlp, monkeypatch):
     """Tokens holding white space, white-space tokens without trailing space, empty docs."""
     tok = NltkStyleTokenizer()

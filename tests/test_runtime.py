@@ -185,6 +185,7 @@ def test_newer_format_version_is_refused(dyn_bundle):
         ({"length_policy": "elastic"}, "'length_policy'"),
         ({"max_len": 0}, "'max_len'"),
         ({"min_len": 99}, "'min_len'"),
+        ({"vocab": {"ngrams": 1, "unknown": "ignore"}}, "'vocab.unknown'"),
         ({"files": {"vocab.txt": "00"}}, "does not list model.onnx"),
         ({"files": {"model.onnx": "0", "vocab.txt": "0", "../x": "0"}}, "not a plain file name"),
     ],
@@ -193,6 +194,17 @@ def test_damaged_bundle_json_names_the_field(dyn_bundle, changes, message):
     rewrite_meta(dyn_bundle, **changes)
     with pytest.raises(BundleError, match=message):
         read_bundle(dyn_bundle)
+
+
+def test_unknown_word_policy_travels_with_the_bundle(dyn_bundle):
+    meta = json.loads((dyn_bundle / "bundle.json").read_text())
+    text = ["great zzzunseen film qqq"]
+    mapped = Runtime.load(dyn_bundle)
+    assert mapped.vocab.unknown == "map" and 1 in mapped.encode(mapped.tokenize(text))[0]
+    rewrite_meta(dyn_bundle, vocab={**meta["vocab"], "unknown": "drop"})
+    dropped = Runtime.load(dyn_bundle)
+    assert dropped.vocab.unknown == "drop"
+    assert dropped.encode(dropped.tokenize(text))[0] == [dropped.vocab.id_of("great"), dropped.vocab.id_of("film")]
 
 
 def test_invalid_json_names_the_file(dyn_bundle):

@@ -69,6 +69,43 @@ def test_fast_bigram_encoding_equals_string_lookup(ngrams):
         assert v.encode_many(batch, chunk=7) == want
 
 
+def _encode_dropping_by_strings(vocab: Vocab, tokens: list[str]) -> list[int]:
+    """The definition of ``unknown="drop"``: keep the known words, look their n-grams up, keep the known ones."""
+    kept = [t for t in tokens if t in vocab and t not in (PAD, UNK)]
+    return [i for i in _encode_by_strings(vocab, kept) if i != 1]
+
+
+def test_unknown_words_dropped_before_ngrams():
+    docs = [["not", "good", "film"], ["not", "good", "plot"], ["not", "rare", "good"]]
+    mapped = Vocab.build(docs, min_count=2, ngrams=2)
+    dropped = Vocab.build(docs, min_count=2, ngrams=2, unknown="drop")
+    # "rare" (seen once) maps to <unk> in place, or goes, so "not" and "good" become neighbours
+    assert mapped.encode(["not", "rare", "good"]) == [mapped.id_of("not"), 1, mapped.id_of("good"), 1, 1]
+    assert dropped.encode(["not", "rare", "good"]) == [dropped.id_of(t) for t in ("not", "good", "not_good")]
+    # n-grams are counted over the kept words: "not_good" is seen three times, not twice
+    assert dropped.counts["not_good"] == 3 and mapped.counts["not_good"] == 2
+    assert dropped.encode(["unseen", "rare"]) == [] and dropped.encode([]) == []
+    assert dropped != Vocab(dropped.tokens, ngrams=2)  # the policy is part of the vocabulary
+    with pytest.raises(VocabError, match="vocab.unknown.*'keep'"):
+        Vocab.build(docs, unknown="keep")
+
+
+@pytest.mark.parametrize("ngrams", [1, 2, 3])
+def test_dropping_encoding_equals_string_lookup(ngrams, tmp_path):
+    docs = [["a_b", "c", "a", "b_c", "x"], ["a", "b", "c", "a_b", "c"], ["a", "b_c", "rare"], ["x", "y"]] * 2
+    vocab = Vocab.build(docs, min_count=2, ngrams=ngrams, unknown="drop")
+    cut = Vocab([t for t in vocab.tokens if t != "x"], ngrams=ngrams, unknown="drop")
+    rng = np.random.default_rng(1)
+    words = ["a", "b", "c", "a_b", "b_c", "x", "y", "rare", "unseen", "<unk>", "<pad>", "_"]
+    for v in (vocab, cut):
+        batch = [list(rng.choice(words, size=int(rng.integers(0, 12)))) for _ in range(200)]
+        want = [_encode_dropping_by_strings(v, tokens) for tokens in batch]
+        assert [v.encode(tokens) for tokens in batch] == want
+        assert v.encode_many(batch, chunk=7) == want
+    vocab.to_file(tmp_path / "vocab.txt")
+    assert Vocab.from_file(tmp_path / "vocab.txt", ngrams=ngrams, unknown="drop") == vocab
+
+
 def test_fast_bigram_encoding_on_real_reviews(polarity_path):
     from toolkit.tokenizers.nltk_style import NltkStyleTokenizer
 

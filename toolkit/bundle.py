@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from .errors import BundleError, OutputExistsError, RegistryError
+from .vocab import UNKNOWN_POLICIES
 
 #: The bundle format this toolkit writes, and the newest it reads.
 FORMAT = "toolkit-bundle"
@@ -193,6 +194,7 @@ class BundleInfo:
     max_len: int
     min_len: int
     ngrams: int = 1
+    unknown: str = "map"  # out-of-vocabulary words: "map" to <unk> or "drop" (toolkit.vocab)
     format_version: int = FORMAT_VERSION
     files: dict[str, str] = field(default_factory=dict)
 
@@ -282,6 +284,9 @@ def read_bundle(path: str | os.PathLike, verify: bool = True, check_tokenizer: b
     if not isinstance(vocab_meta, dict):
         raise _field_error(path, f"'vocab' must be an object, got {vocab_meta!r}")
     ngrams = _int_field(vocab_meta, "ngrams", path, default=1)
+    unknown = vocab_meta.get("unknown", "map")
+    if unknown not in UNKNOWN_POLICIES:
+        raise _field_error(path, f"'vocab.unknown' must be one of {', '.join(UNKNOWN_POLICIES)}, got {unknown!r}")
 
     files = meta.get("files")
     if not isinstance(files, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
@@ -317,6 +322,7 @@ def read_bundle(path: str | os.PathLike, verify: bool = True, check_tokenizer: b
         max_len=max_len,
         min_len=min_len,
         ngrams=ngrams,
+        unknown=unknown,
         format_version=version,
         files=dict(files),
     )

@@ -43,6 +43,7 @@ class VocabConfig:
     min_count: int = 2
     max_size: Optional[int] = None
     ngrams: int = 2
+    unknown: str = "map"  # out-of-vocabulary words: "map" to <unk>, or "drop" them (toolkit.vocab)
 
 
 @dataclass
@@ -63,6 +64,10 @@ class TrainingConfig:
     batch_size: int = 32
     optimizer: str = "adam"
     learning_rate: float = 0.005
+    # "constant", or "cosine": decay from learning_rate to 0 over all epochs'
+    # steps (the last epochs take small steps, so the epoch training ends on is
+    # a settled one rather than one point of a swing).
+    lr_schedule: str = "constant"
     # Share of the training split held out to pick the best epoch. The default
     # trains on all of it (measured: on 1,800 reviews a 180-review validation
     # set made the best-epoch choice noisier than it helped). With a validation

@@ -674,7 +674,8 @@ def model_card(meta: dict[str, Any], model_dir: Path) -> str:
     lines += [
         f"- tokenizer: {_fmt_component(meta.get('tokenizer'))}",
         f"- vocabulary: {vocab.get('size', '?')} entries, min_count={vocab.get('min_count', '?')}, "
-        f"max_size={vocab.get('max_size')}, ngrams={vocab.get('ngrams', 1)}",
+        f"max_size={vocab.get('max_size')}, ngrams={vocab.get('ngrams', 1)}, "
+        f"unknown words: {vocab.get('unknown', 'map')}",
         f"- architecture: {_fmt_component(meta.get('architecture'))}",
         f"- embedding: {_fmt_component(meta.get('embedding'))}",
         f"- length policy: {meta['length_policy']}, max_len={meta['max_len']}, min_len={meta['min_len']}",

@@ -268,7 +268,7 @@ class Runtime:
                 f"({tok['config']!r}; made with {tok.get('distribution', '?')} {tok.get('version', '?')}): {exc.message}"
             ) from exc
         try:
-            vocab = Vocab.from_file(info.vocab_path, ngrams=info.ngrams)
+            vocab = Vocab.from_file(info.vocab_path, ngrams=info.ngrams, unknown=info.unknown)
         except VocabError as exc:
             raise BundleError(f"bundle {info.path}: {exc.message}") from exc
         session = open_session(info.model_path, threads)

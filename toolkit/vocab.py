@@ -8,6 +8,13 @@ Optional word n-grams: with ``ngrams=2`` each document's token list is extended
 with bigram tokens joined by ``_`` (``not good`` -> ``not_good``) after the
 unigrams. The setting travels with the vocabulary (in the training config and
 the bundle) so encoding at serving time matches training.
+
+Out-of-vocabulary tokens (``unknown``): ``map`` (default) encodes each as
+``<unk>`` (id 1), keeping its place; ``drop`` removes unknown words before
+n-grams are formed, and unknown n-grams too, so a document is the sequence of
+its known words (the classic Keras tutorials' ``[w for w in tokens if w in
+vocab]`` filter) and never holds id 1. This setting travels with the
+vocabulary too.
 """
 
 from __future__ import annotations
@@ -27,6 +34,14 @@ UNK = "<unk>"
 PAD_ID = 0
 UNK_ID = 1
 NGRAM_JOINER = "_"
+UNKNOWN_POLICIES = ("map", "drop")
+
+
+def _check_unknown(unknown: object) -> str:
+    if unknown not in UNKNOWN_POLICIES:
+        raise VocabError(f"unknown-word policy (vocab.unknown) must be one of {', '.join(map(repr, UNKNOWN_POLICIES))}, "
+                         f"got {unknown!r}")
+    return str(unknown)
 
 
 def add_ngrams(tokens: Sequence[str], ngrams: int = 1) -> list[str]:
@@ -42,7 +57,8 @@ def add_ngrams(tokens: Sequence[str], ngrams: int = 1) -> list[str]:
 class Vocab:
     """A token <-> id mapping with reserved padding (0) and OOV (1) ids."""
 
-    def __init__(self, tokens: Sequence[str], ngrams: int = 1):
+    def __init__(self, tokens: Sequence[str], ngrams: int = 1, unknown: str = "map"):
+        self.unknown = _check_unknown(unknown)
         tokens = list(tokens)
         if tokens[:2] != [PAD, UNK]:
             tokens = [PAD, UNK] + [t for t in tokens if t not in (PAD, UNK)]
@@ -63,16 +79,24 @@ class Vocab:
         min_count: int = 2,
         max_size: int | None = None,
         ngrams: int = 1,
+        unknown: str = "map",
     ) -> "Vocab":
         """Count tokens over documents; keep those seen ``min_count`` times or more.
 
         ``max_size`` caps the number of real tokens (the two reserved ids are
-        not counted). ``ngrams`` > 1 adds n-gram tokens, counted the same way.
+        not counted). ``ngrams`` > 1 adds n-gram tokens, counted the same way;
+        with ``unknown="drop"`` they are counted over the documents' words seen
+        ``min_count`` times or more, the sequences that encoding will form them from.
         """
+        unknown = _check_unknown(unknown)
         if not isinstance(min_count, int) or min_count < 1:
             raise VocabError(f"min_count must be a positive integer, got {min_count!r}")
         if max_size is not None and (not isinstance(max_size, int) or max_size < 1):
             raise VocabError(f"max_size must be a positive integer or None, got {max_size!r}")
+        if unknown == "drop" and ngrams > 1:
+            token_streams = [list(tokens) for tokens in token_streams]
+            words = Counter(tok for tokens in token_streams for tok in tokens)
+            token_streams = [[tok for tok in tokens if words[tok] >= min_count] for tokens in token_streams]
         counts: Counter[str] = Counter()
         for tokens in token_streams:
             counts.update(add_ngrams(tokens, ngrams) if ngrams > 1 else tokens)
@@ -82,7 +106,7 @@ class Vocab:
         kept = [tok for tok, c in counts.most_common() if c >= min_count]
         if max_size is not None:
             kept = kept[:max_size]
-        vocab = cls([PAD, UNK] + kept, ngrams=ngrams)
+        vocab = cls([PAD, UNK] + kept, ngrams=ngrams, unknown=unknown)
         vocab.counts = {tok: counts[tok] for tok in kept}
         return vocab
 
@@ -94,7 +118,8 @@ class Vocab:
         return token in self.index
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Vocab) and self.tokens == other.tokens and self.ngrams == other.ngrams
+        return (isinstance(other, Vocab) and self.tokens == other.tokens and self.ngrams == other.ngrams
+                and self.unknown == other.unknown)
 
     def id_of(self, token: str) -> int:
         return self.index.get(token, UNK_ID)
@@ -114,7 +139,15 @@ class Vocab:
         pass. The result equals :meth:`encode` on each document's words.
         """
         unigram = np.asarray(unigram_ids, dtype=np.int64)
-        bounds = np.asarray(bounds, dtype=np.int64).tolist()
+        bounds = np.asarray(bounds, dtype=np.int64)
+        if self.unknown == "drop":
+            known = unigram > UNK_ID
+            if not known.all():
+                kept = np.flatnonzero(known)
+                bounds = np.concatenate(([0], np.cumsum(known)))[bounds]
+                unigram = unigram[kept]
+                word = (lambda i, w=word: w(int(kept[i])))
+        bounds = bounds.tolist()
         spans = list(zip(bounds[:-1], bounds[1:]))
         if self.ngrams == 1:
             return [unigram[s:e] for s, e in spans]
@@ -124,7 +157,8 @@ class Vocab:
             parts = [unigram[s:e], bigram[s : max(e - 1, s)]]
             if self.ngrams > 2:
                 parts.extend(self._longer_ngram_ids(unigram, s, e, word))
-            out.append(np.concatenate(parts))
+            ids = np.concatenate(parts)
+            out.append(ids[ids != UNK_ID] if self.unknown == "drop" else ids)
         return out
 
     def _longer_ngram_ids(self, unigram: np.ndarray, s: int, e: int, word: Callable[[int], str]) -> list[np.ndarray]:
@@ -244,7 +278,7 @@ class Vocab:
             raise
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike, ngrams: int = 1) -> "Vocab":
+    def from_file(cls, path: str | os.PathLike, ngrams: int = 1, unknown: str = "map") -> "Vocab":
         path = Path(path)
         if not path.is_file():
             raise VocabError(f"vocabulary file {path} does not exist")
@@ -264,7 +298,7 @@ class Vocab:
             if tok in seen:
                 raise VocabError(f"{path}, line {lineno}: token {tok!r} already on line {seen[tok]}")
             seen[tok] = lineno
-        return cls(lines, ngrams=ngrams)
+        return cls(lines, ngrams=ngrams, unknown=unknown)
 
 
 def pad_fixed(sequences: Sequence[Sequence[int]], max_len: int) -> np.ndarray:
