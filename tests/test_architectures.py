@@ -141,6 +141,7 @@ def test_modules_import_without_tensorflow():
         ("cnn", {"pooling": "local-max", "bag": True}, "bag"),
         ("cnn", {"kernel_sizes": [], "bag": False}, "kernel_sizes"),
         ("cnn", {"bag": False, "conv_trains_embedding": False}, "conv_trains_embedding"),
+        ("cnn", {"logits": "sigmoid"}, "logits"),
         ("seed-cnn", {"dense": [10, "x"]}, "dense"),
         ("cnn-lstm", {"chunk_len": 0}, "chunk_len"),
         ("cnn-lstm", {"chunk_len": 4, "kernel_size": 5}, "kernel_size"),
@@ -195,13 +196,35 @@ def test_seed_cnn_is_the_classic_stack():
     arch = registry.create_architecture("seed-cnn")
     model = arch.build(1000, 100, max_len=500, labels=LABELS)
     kinds = [type(layer).__name__ for layer in model.layers]
-    assert kinds == ["InputLayer", "Embedding", "Conv1D", "MaxPooling1D", "Flatten", "Dense", "Dense"]
-    emb, conv, pool, _, dense, out = model.layers[1:]
+    assert kinds[:7] == ["InputLayer", "Embedding", "Conv1D", "MaxPooling1D", "Flatten", "Dense", "Dense"]
+    assert kinds[-1] == "Activation"  # softmax over [0, z]: no weights after the last Dense
+    emb, conv, pool, _, dense, out = model.layers[1:7]
     assert emb.output_dim == 100
     assert (conv.filters, conv.kernel_size, conv.get_config()["activation"]) == (32, (8,), "relu")
     assert pool.pool_size == (2,)
     assert (dense.units, dense.get_config()["activation"]) == (10, "relu")
-    assert (out.units, out.get_config()["activation"]) == (2, "softmax")
+    assert (out.units, out.get_config()["activation"]) == (1, "linear")  # one logit: Dense(1, sigmoid)
+    assert model.count_params() == 1000 * 100 + (8 * 100 * 32 + 32) + (246 * 32 * 10 + 10) + (10 + 1)
+
+
+def test_reference_logits_are_the_sigmoid_head():
+    """logits="reference" with two labels: p = [1 - sigmoid(z), sigmoid(z)] for the last Dense's z;
+    with three labels the first label's logit is 0. The default stays Dense(n_labels, softmax)."""
+    import keras
+
+    arch = registry.create_architecture("cnn", logits="reference")
+    model = arch.build(VOCAB, DIM, labels=LABELS)
+    x, _ = make_corpus(n=6)
+    z = keras.Model(model.inputs, model.get_layer("logits").output).predict(x, verbose=0)
+    probs = predict(model, x)
+    assert z.shape == (6, 1)
+    np.testing.assert_allclose(probs[:, 1], 1 / (1 + np.exp(-z[:, 0])), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-6)
+    three = arch.build(VOCAB, DIM, labels=["A", "B", "C"])
+    assert three.get_layer("logits").units == 2 and predict(three, x).shape == (6, 3)
+    default = registry.create_architecture("cnn").build(VOCAB, DIM, labels=LABELS)
+    assert default.layers[-1].units == 2 and registry.create_architecture("cnn").logits == "per-label"
+    assert registry.create_architecture("cnn-lstm", logits="reference").config["logits"] == "reference"
 
 
 @pytest.mark.parametrize("name", ARCHS)

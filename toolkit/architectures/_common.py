@@ -22,6 +22,9 @@ from ..errors import ConfigError
 
 ACTIVATIONS = ("relu", "gelu", "elu", "selu", "tanh", "swish")
 GLOBAL_POOLINGS = ("max", "avg", "max+avg", "hierarchical")
+#: Output parametrisations (option ``logits``): ``per-label`` is Dense(n_labels) -> softmax;
+#: ``reference`` is Dense(n_labels - 1), the first label's logit fixed at 0, -> softmax.
+LOGITS = ("per-label", "reference")
 
 
 # ---------------------------------------------------------------------------
@@ -190,5 +193,20 @@ def set_embedding_weights(layer, weights) -> None:
         layer.set_weights([np.asarray(weights, dtype=np.float32)])
 
 
-def output_layer(keras, labels: list[str]):
-    return keras.layers.Dense(len(labels), activation="softmax", name="probabilities")
+def output(keras, h, labels: list[str], logits: str = "per-label"):
+    """The output ``probabilities`` [batch, n_labels] (softmax over the labels) computed from ``h``.
+
+    ``per-label``: one logit per label, Dense(n_labels, softmax). ``reference``:
+    n_labels - 1 logits and a constant 0 logit for the first label, the usual
+    identifiable form of multinomial logistic regression. With two labels that
+    is exactly the classic Dense(1, sigmoid) head (p(second label) = sigmoid(z))
+    and its binary cross-entropy; the two forms express the same functions but
+    train differently (measured on the classic tutorial CNN: see its preset).
+    """
+    if logits == "per-label":
+        return keras.layers.Dense(len(labels), activation="softmax", name="probabilities")(h)
+    if logits != "reference":
+        raise ConfigError(f"logits must be one of {', '.join(LOGITS)}, got {logits!r}")
+    z = keras.layers.Dense(len(labels) - 1, name="logits")(h)
+    z = keras.ops.concatenate([keras.ops.zeros_like(z[:, :1]), z], axis=-1)
+    return keras.layers.Activation("softmax", name="probabilities")(z)

@@ -61,6 +61,9 @@ class CNN:
             (default): ``False`` with the bag branch, ``True`` without it.
         length_policy: ``dynamic`` (default for the global poolings) or
             ``fixed`` (required by ``local-max``); ``None`` chooses.
+        logits: ``per-label`` (Dense(n_labels, softmax)) or ``reference``
+            (n_labels - 1 logits against a fixed 0 for the first label; with
+            two labels exactly the classic Dense(1, sigmoid) head).
 
     ``config`` holds every option; ``CNN(**config)`` rebuilds the same model.
     """
@@ -90,6 +93,7 @@ class CNN:
         token_dropout: float = 0.0,
         conv_trains_embedding: bool | None = None,
         length_policy: str | None = None,
+        logits: str = "per-label",
     ) -> None:
         a = self.name
         self.filters = c.check_int(a, "filters", filters)
@@ -102,6 +106,7 @@ class CNN:
         self.dropout = c.check_rate(a, "dropout", dropout)
         self.embedding_dropout = c.check_rate(a, "embedding_dropout", embedding_dropout)
         self.token_dropout = c.check_rate(a, "token_dropout", token_dropout)
+        self.logits = c.check_choice(a, "logits", logits, c.LOGITS)
         local = self.pooling == "local-max"
         if length_policy is None:
             length_policy = "fixed" if local else "dynamic"
@@ -133,6 +138,7 @@ class CNN:
             "token_dropout": self.token_dropout,
             "conv_trains_embedding": self.conv_trains_embedding,
             "length_policy": self._length_policy,
+            "logits": self.logits,
         }
 
     @property
@@ -207,7 +213,7 @@ class CNN:
             h = layers.Dense(units, activation=self.activation, name=f"dense_{i}")(h)
             if self.dropout:
                 h = layers.Dropout(self.dropout, name=f"dropout_{i}")(h)
-        out = c.output_layer(keras, labels)(h)
+        out = c.output(keras, h, labels, self.logits)
         model = keras.Model(ids, out, name=self.name.replace("-", "_"))
         c.set_embedding_weights(emb_layer, weights)
         return model
@@ -217,13 +223,15 @@ class SeedCNN(CNN):
     """The classic tutorial's CNN (``seed-cnn``): same options as ``cnn``, other defaults.
 
     Embedding(100) -> Conv1D(32, 8, relu) -> MaxPooling1D(2) -> Flatten ->
-    Dense(10, relu) -> Dense(n_labels, softmax); fixed length, no dropout.
+    Dense(10, relu) -> Dense(1, sigmoid); fixed length, no dropout. The
+    sigmoid head is ``logits="reference"`` (probabilities [p(first), p(second)]
+    = [1 - sigmoid(z), sigmoid(z)]); the tutorial's figure depends on it.
     """
 
     name = "seed-cnn"
     RECOMMENDED: dict[str, Any] = {
         "tokenizer": {"name": "nltk", "options": {"stopwords": True}},
-        "vocab": {"min_count": 2, "max_size": None, "ngrams": 1},
+        "vocab": {"min_count": 2, "max_size": None, "ngrams": 1, "unknown": "drop"},
         "embedding": {"name": "learned", "options": {"dim": 100}},
         "training": {"epochs": 10, "batch_size": 32, "optimizer": "adam", "learning_rate": 0.001,
                      "max_len": None, "max_len_cap": 4000},
@@ -243,11 +251,13 @@ class SeedCNN(CNN):
         token_dropout: float = 0.0,
         conv_trains_embedding: bool = True,
         length_policy: str | None = None,
+        logits: str = "reference",
     ) -> None:
         super().__init__(filters=filters, kernel_sizes=kernel_sizes, activation=activation, pooling=pooling,
                          pool_size=pool_size, bag=bag, dense=dense, dropout=dropout,
                          embedding_dropout=embedding_dropout, token_dropout=token_dropout,
-                         conv_trains_embedding=conv_trains_embedding, length_policy=length_policy)
+                         conv_trains_embedding=conv_trains_embedding, length_policy=length_policy,
+                         logits=logits)
 
 
 @hookimpl

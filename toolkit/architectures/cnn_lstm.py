@@ -48,6 +48,7 @@ class CNNLSTM:
             embedding. ``None`` (default): ``False`` with the bag branch (the bag
             trains the embedding and the chunk CNN reads it as fixed features,
             as in ``cnn``), ``True`` without it.
+        logits: ``per-label`` or ``reference`` output, as in ``cnn``.
     """
 
     name = "cnn-lstm"
@@ -71,6 +72,7 @@ class CNNLSTM:
         mask: bool = True,
         bag: bool = False,
         conv_trains_embedding: bool | None = None,
+        logits: str = "per-label",
     ) -> None:
         a = self.name
         self.chunk_len = c.check_int(a, "chunk_len", chunk_len)
@@ -83,6 +85,7 @@ class CNNLSTM:
         self.mask = c.check_bool(a, "mask", mask)
         self.bag = c.check_bool(a, "bag", bag)
         self.conv_trains_embedding = c.check_conv_trains_embedding(a, conv_trains_embedding, self.bag)
+        self.logits = c.check_choice(a, "logits", logits, c.LOGITS)
         if self.kernel_size > self.chunk_len:
             raise c.fail(a, "kernel_size", f"= {self.kernel_size} is wider than chunk_len = {self.chunk_len}")
 
@@ -100,6 +103,7 @@ class CNNLSTM:
             "mask": self.mask,
             "bag": self.bag,
             "conv_trains_embedding": self.conv_trains_embedding,
+            "logits": self.logits,
         }
 
     length_policy = "fixed"
@@ -162,7 +166,7 @@ class CNNLSTM:
             tokens = emb_layer(ids)  # the chunk CNN's embedding, over the whole document
             bag = c.masked_pool(ops, tokens, c.window_mask(c.token_mask(ops, ids), 1), "avg")
             x = layers.Concatenate(name="features")([x] + bag)
-        out = c.output_layer(keras, labels)(x)
+        out = c.output(keras, x, labels, self.logits)
         model = keras.Model(ids, out, name="cnn_lstm")
         c.set_embedding_weights(emb_layer, weights)
         return model
