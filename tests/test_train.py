@@ -134,6 +134,26 @@ def test_best_epoch_by_loss_without_validation_and_by_monitor_with_it(corpus_fil
     assert result.best_epoch in [i for i, v in enumerate(val) if v == max(val)]
 
 
+def test_training_options_reach_the_model_folder(tmp_path, corpus_file):
+    """vocab.unknown = "drop" is recorded in model.json and used again by evaluate; a cosine
+    schedule ends at a learning rate of 0; an unknown schedule is refused by name."""
+    from toolkit.errors import TrainingError
+    from toolkit.train import _make_optimizer
+
+    config = tiny_config(corpus_file, epochs=1, **{"vocab.unknown": "drop", "vocab.min_count": 2,
+                                                   "training.lr_schedule": "cosine"})
+    metrics = train_model(config, tmp_path / "m", progress=False)
+    meta = json.loads((tmp_path / "m" / "model.json").read_text())
+    assert meta["vocab"]["unknown"] == "drop"
+    assert evaluate_model(tmp_path / "m")["accuracy"] == metrics["accuracy"]
+    opt = _make_optimizer("adam", 0.01, "cosine", total_steps=10)
+    assert float(opt.learning_rate) == pytest.approx(0.01)
+    opt.iterations.assign(10)
+    assert float(opt.learning_rate) == pytest.approx(0.0, abs=1e-9)
+    with pytest.raises(TrainingError, match="training.lr_schedule"):
+        _make_optimizer("adam", 0.01, "linear")
+
+
 @pytest.mark.slow
 def test_cross_validation_random_folds(corpus_file):
     config = tiny_config(corpus_file, epochs=1)

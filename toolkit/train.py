@@ -201,14 +201,24 @@ def _provenance(kind: str, name: str) -> dict[str, str]:
     return {"plugin": reg.plugin, "distribution": reg.distribution, "version": reg.version}
 
 
-def _make_optimizer(name: str, learning_rate: float):
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def _make_optimizer(name: str, learning_rate: float, schedule: str = "constant", total_steps: int = 1):
+    """The Keras optimizer ``name``; ``schedule="cosine"`` decays the rate to 0 over ``total_steps``."""
     import keras
 
     optimizers = {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW, "sgd": keras.optimizers.SGD,
                   "rmsprop": keras.optimizers.RMSprop, "adagrad": keras.optimizers.Adagrad}
     if name not in optimizers:
         raise TrainingError(f"unknown optimizer {name!r} (training.optimizer); choose one of {', '.join(optimizers)}")
-    return optimizers[name](learning_rate=learning_rate)
+    if schedule not in LR_SCHEDULES:
+        raise TrainingError(f"unknown learning-rate schedule {schedule!r} (training.lr_schedule); choose one of "
+                            f"{', '.join(LR_SCHEDULES)}")
+    rate = learning_rate
+    if schedule == "cosine":
+        rate = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=max(1, int(total_steps)))
+    return optimizers[name](learning_rate=rate)
 
 
 class _KeepBest:
@@ -257,7 +267,8 @@ def prepare(config: Config, train: Corpus, progress: bool = True) -> Prepared:
     tok = registry.create_tokenizer(config.tokenizer.name, **config.tokenizer.options)
     train_tokens = tokenize_texts(train.texts, tok, progress=progress, description="tokenizing train")
     v = config.vocab
-    vocab = Vocab.build(train_tokens, min_count=v.min_count, max_size=v.max_size, ngrams=v.ngrams)
+    vocab = Vocab.build(train_tokens, min_count=v.min_count, max_size=v.max_size, ngrams=v.ngrams,
+                        unknown=v.unknown)
     if len(vocab) <= 2:
         raise TrainingError(
             f"the vocabulary is empty after cleaning (min_count={v.min_count}); "
@@ -318,7 +329,8 @@ def fit(config: Config, train: Corpus, progress: bool = True,
 
     model = arch.build(len(prep.vocab), dim, weights=weights, trainable=bool(emb.trainable), max_len=max_len,
                        labels=prep.labels)
-    model.compile(optimizer=_make_optimizer(tr.optimizer, tr.learning_rate),
+    model.compile(optimizer=_make_optimizer(tr.optimizer, tr.learning_rate, tr.lr_schedule,
+                                            tr.epochs * len(train_seq)),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     keep = _KeepBest.make(monitor, patience, on_epoch)
     hist = model.fit(_keras_dataset(train_seq), validation_data=val_data, epochs=tr.epochs,
@@ -358,7 +370,7 @@ def model_meta(config: Config, result: FitResult) -> dict[str, Any]:
         "tokenizer": {"name": config.tokenizer.name, "config": prep.tokenizer.config,
                       **_provenance("tokenizer", config.tokenizer.name)},
         "vocab": {"size": len(prep.vocab), "min_count": config.vocab.min_count, "max_size": config.vocab.max_size,
-                  "ngrams": config.vocab.ngrams},
+                  "ngrams": config.vocab.ngrams, "unknown": config.vocab.unknown},
         "length_policy": result.architecture.length_policy,
         "max_len": result.max_len,
         "min_len": int(getattr(result.architecture, "min_len", 1)),
@@ -457,7 +469,8 @@ def evaluate_model(model_dir: str | os.PathLike, data: str | os.PathLike | None 
         raise TrainingError(f"unknown split {split!r}; use test, train or all")
     registry.require("tokenizer", meta["tokenizer"], where=f"model {model_dir}")
     tok = registry.create_tokenizer(meta["tokenizer"]["name"], **meta["tokenizer"]["config"])
-    vocab = Vocab.from_file(model_dir / "vocab.txt", ngrams=meta["vocab"]["ngrams"])
+    vocab = Vocab.from_file(model_dir / "vocab.txt", ngrams=meta["vocab"]["ngrams"],
+                            unknown=meta["vocab"].get("unknown", "map"))
     labels = meta["labels"]
     index = {label: i for i, label in enumerate(labels)}
     unknown = sorted({d.label for d in part} - set(index))
