@@ -118,7 +118,12 @@ def write_trained_model(out: Path, policy: str = "dynamic", max_len: int = 32, m
     else:
         arch_obj = registry.create_architecture(architecture, **REAL_OPTIONS.get(architecture, {}))
         arch_reg = registry.lookup("architecture", architecture)
-        model = arch_obj.build(len(vocab), 16, None, True, max_len, LABELS)
+        extra = {}
+        if getattr(arch_obj, "needs_token_weights", False):
+            from toolkit.train import nb_token_weights
+
+            extra["token_weights"] = nb_token_weights(ids[:n_train], y[:n_train], len(vocab), len(LABELS))
+        model = arch_obj.build(len(vocab), 16, None, True, max_len, LABELS, **extra)
         policy, min_len = arch_obj.length_policy, int(getattr(arch_obj, "min_len", 1))
         arch_info = {"name": architecture, "config": arch_obj.config, "plugin": arch_reg.plugin,
                      "distribution": arch_reg.distribution, "version": arch_reg.version}

@@ -50,9 +50,20 @@ def make_corpus(n: int = 320, seed: int = 0, length=(12, 36)):
     return x, y
 
 
+def token_weights_for(arch, labels=LABELS) -> dict:
+    """``{"token_weights": ...}`` from the synthetic corpus when the architecture needs them, else ``{}``."""
+    if not getattr(arch, "needs_token_weights", False):
+        return {}
+    from toolkit.train import nb_token_weights
+
+    x, y = make_corpus()
+    return {"token_weights": nb_token_weights([row[row > 0] for row in x], y, VOCAB, len(labels))}
+
+
 def build(name: str, weights=None, trainable: bool = True, labels=LABELS, max_len=MAX_LEN, **options):
     arch = registry.create_architecture(name, **{**SMALL[name], **options})
-    return arch, arch.build(VOCAB, DIM, weights=weights, trainable=trainable, max_len=max_len, labels=labels)
+    return arch, arch.build(VOCAB, DIM, weights=weights, trainable=trainable, max_len=max_len, labels=labels,
+                            **token_weights_for(arch, labels))
 
 
 def predict(model, x) -> np.ndarray:
@@ -142,11 +153,14 @@ def test_modules_import_without_tensorflow():
         ("cnn", {"kernel_sizes": [], "bag": False}, "kernel_sizes"),
         ("cnn", {"bag": False, "conv_trains_embedding": False}, "conv_trains_embedding"),
         ("cnn", {"logits": "sigmoid"}, "logits"),
+        ("cnn", {"bag_weights": "tfidf"}, "bag_weights"),
+        ("cnn", {"bag": False, "bag_weights": "nb"}, "bag_weights"),
         ("seed-cnn", {"dense": [10, "x"]}, "dense"),
         ("cnn-lstm", {"chunk_len": 0}, "chunk_len"),
         ("cnn-lstm", {"chunk_len": 4, "kernel_size": 5}, "kernel_size"),
         ("cnn-lstm", {"mask": "yes"}, "mask"),
         ("cnn-lstm", {"pooling": "local-max"}, "pooling"),
+        ("cnn-lstm", {"lstm_pooling": "first"}, "lstm_pooling"),
     ],
 )
 def test_bad_options_name_the_option(name, options, option):
@@ -163,7 +177,7 @@ def test_unknown_option_is_refused():
 # Built models
 # ---------------------------------------------------------------------------
 def test_build_argument_errors():
-    cnn = registry.create_architecture("cnn", kernel_sizes=[3, 8])
+    cnn = registry.create_architecture("cnn", kernel_sizes=[3, 8], bag_weights="none")
     with pytest.raises(ConfigError, match="kernel_sizes"):
         cnn.build(VOCAB, DIM, max_len=5, labels=LABELS)  # a kernel wider than max_len
     lstm = registry.create_architecture("cnn-lstm", chunk_len=10)
@@ -175,6 +189,13 @@ def test_build_argument_errors():
         cnn.build(VOCAB, DIM, weights=np.zeros((VOCAB, DIM + 1), np.float32), max_len=40, labels=LABELS)
     with pytest.raises(ConfigError, match="labels"):
         cnn.build(VOCAB, DIM, max_len=40, labels=["ONLY"])
+    weighted = registry.create_architecture("cnn")
+    with pytest.raises(ConfigError, match="needs token_weights"):
+        weighted.build(VOCAB, DIM, labels=LABELS)
+    with pytest.raises(ConfigError, match="token_weights must be 40 finite weights"):
+        weighted.build(VOCAB, DIM, labels=LABELS, token_weights=np.ones(VOCAB - 1))
+    with pytest.raises(ConfigError, match="token_weights must be"):
+        weighted.build(VOCAB, DIM, labels=LABELS, token_weights=np.full(VOCAB, np.nan))
 
 
 @pytest.mark.parametrize("name", ARCHS)
@@ -213,17 +234,18 @@ def test_reference_logits_are_the_sigmoid_head():
     import keras
 
     arch = registry.create_architecture("cnn", logits="reference")
-    model = arch.build(VOCAB, DIM, labels=LABELS)
+    model = arch.build(VOCAB, DIM, labels=LABELS, **token_weights_for(arch))
     x, _ = make_corpus(n=6)
     z = keras.Model(model.inputs, model.get_layer("logits").output).predict(x, verbose=0)
     probs = predict(model, x)
     assert z.shape == (6, 1)
     np.testing.assert_allclose(probs[:, 1], 1 / (1 + np.exp(-z[:, 0])), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-6)
-    three = arch.build(VOCAB, DIM, labels=["A", "B", "C"])
+    three = arch.build(VOCAB, DIM, labels=["A", "B", "C"], **token_weights_for(arch, ["A", "B", "C"]))
     assert three.get_layer("logits").units == 2 and predict(three, x).shape == (6, 3)
-    default = registry.create_architecture("cnn").build(VOCAB, DIM, labels=LABELS)
-    assert default.layers[-1].units == 2 and registry.create_architecture("cnn").logits == "per-label"
+    plain = registry.create_architecture("cnn")
+    default = plain.build(VOCAB, DIM, labels=LABELS, **token_weights_for(plain))
+    assert default.layers[-1].units == 2 and plain.logits == "per-label"
     assert registry.create_architecture("cnn-lstm", logits="reference").config["logits"] == "reference"
 
 
@@ -231,7 +253,7 @@ def test_reference_logits_are_the_sigmoid_head():
 def test_rebuilt_from_config_is_the_same_architecture(name):
     arch, model = build(name)
     again = registry.lookup("architecture", name).factory(**arch.config)
-    model2 = again.build(VOCAB, DIM, max_len=MAX_LEN, labels=LABELS)
+    model2 = again.build(VOCAB, DIM, max_len=MAX_LEN, labels=LABELS, **token_weights_for(again))
     assert [type(x).__name__ for x in model.layers] == [type(x).__name__ for x in model2.layers]
     assert model.count_params() == model2.count_params()
 
@@ -252,13 +274,44 @@ def test_initial_weights_frozen_or_fine_tuned(name):
     x, y = make_corpus(n=32)
     for trainable in (False, True):
         _, model = build(name, weights=w, trainable=trainable)
-        emb = [v for v in model.weights if "embedding" in v.path]
+        emb = [v for v in model.weights if v.path.split("/")[0] == "embedding"]
         assert len(emb) == 1
         np.testing.assert_array_equal(np.asarray(emb[0]), w)
         assert any(v is emb[0] for v in model.trainable_weights) == trainable
         if not trainable:  # frozen: fitting leaves the matrix as it was
             compile_model(model).fit(x, y, epochs=1, batch_size=16, verbose=0)
             np.testing.assert_array_equal(np.asarray(emb[0]), w)
+
+
+def test_nb_bag_weights_scale_the_mean_embedding():
+    """bag_weights="nb": the bag branch is the masked mean of token_weights[id] * E[id] (checked in
+    numpy on a bag-only model); the weights stay fixed in training and are the NB log-count ratios."""
+    from toolkit.train import nb_token_weights
+
+    # Ids 2 and 3 only in label-1 documents, 4 in both, 5 in none; alpha = 1.
+    w = nb_token_weights([[2, 4], [3, 4, 4], [4]], [1, 1, 0], vocab_size=6, n_labels=2)
+    p, q = np.array([1, 1, 2, 2, 3, 1.]), np.array([1, 1, 1, 1, 2, 1.])  # counts + alpha, ids 0-5
+    want = np.abs(np.log(p / p.sum()) - np.log(q / q.sum()))
+    want[0] = 0.0
+    np.testing.assert_allclose(w, want, rtol=1e-6)
+    assert w[2] > w[4] and w[3] > w[4]
+
+    arch = registry.create_architecture("cnn", kernel_sizes=[], bag=True)
+    assert arch.bag_weights == "nb" and arch.needs_token_weights
+    tw = np.random.default_rng(0).uniform(0, 2, VOCAB).astype(np.float32)
+    model = arch.build(VOCAB, DIM, labels=LABELS, token_weights=tw)
+    x, y = make_corpus(n=16)
+    compile_model(model).fit(x, y, epochs=1, batch_size=8, verbose=0)
+    np.testing.assert_array_equal(model.get_layer("token_weights").get_weights()[0][:, 0], tw)
+    emb = model.get_layer("embedding").get_weights()[0]
+    kernel, bias = model.get_layer("probabilities").get_weights()
+    feats = np.stack([(tw[row[row > 0], None] * emb[row[row > 0]]).mean(axis=0) for row in x])
+    logits = feats @ kernel + bias
+    expected = np.exp(logits - logits.max(1, keepdims=True))
+    np.testing.assert_allclose(predict(model, x), expected / expected.sum(1, keepdims=True), rtol=1e-4, atol=1e-6)
+    unweighted = registry.create_architecture("cnn", kernel_sizes=[], bag=True, bag_weights="none")
+    assert not unweighted.needs_token_weights
+    assert "token_weights" not in [layer.name for layer in unweighted.build(VOCAB, DIM, labels=LABELS).layers]
 
 
 def test_dynamic_cnn_accepts_any_length_and_ignores_padding(trained):
@@ -298,6 +351,36 @@ def test_cnn_lstm_ignores_padding_chunks(trained):
     # Each document alone, and in a batch: the same scores (padding chunks are masked).
     alone = np.concatenate([predict(model, x[i:i + 1]) for i in range(2)])
     np.testing.assert_allclose(alone, probs[:2], atol=1e-6)
+
+
+@pytest.mark.parametrize("pooling", ["max", "avg"])
+def test_cnn_lstm_pools_the_states_of_real_chunks_only(pooling):
+    """lstm_pooling max/avg: the output layer reads the max/mean of the LSTM states of the chunks that
+    hold a token (checked in numpy); the graph converts to ONNX with the same scores."""
+    import keras
+
+    keras.utils.set_random_seed(2)
+    arch, model = build("cnn-lstm", lstm_pooling=pooling, dropout=0.0)
+    x, _ = make_corpus(n=5, length=(12, 31))  # 2-4 of the 4 chunks hold tokens
+    states = keras.Model(model.inputs, model.get_layer("lstm").output).predict(x, verbose=0)
+    assert states.shape == (5, MAX_LEN // 10, 8)
+    real = (x.reshape(5, -1, 10) != 0).any(axis=2)
+    pooled = np.stack([(s[r].max(0) if pooling == "max" else s[r].mean(0)) for s, r in zip(states, real)])
+    kernel, bias = model.get_layer("probabilities").get_weights()
+    logits = pooled @ kernel + bias
+    expected = np.exp(logits - logits.max(1, keepdims=True))
+    np.testing.assert_allclose(predict(model, x), expected / expected.sum(1, keepdims=True), rtol=1e-4, atol=1e-6)
+
+    pytest.importorskip("tf2onnx")
+    import onnxruntime as ort
+    import tensorflow as tf
+    import tf2onnx
+
+    spec = [tf.TensorSpec([None, MAX_LEN], tf.int32, name="token_ids")]
+    proto, _ = tf2onnx.convert.from_keras(model, input_signature=spec, opset=17)
+    sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+    assert np.abs(got - predict(model, x)).max() <= 1e-4
 
 
 def test_cnn_lstm_with_bag_branch_learns_and_masks():

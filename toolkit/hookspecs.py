@@ -43,5 +43,7 @@ def register_architectures(register):
     (``"fixed"`` or ``"dynamic"``) and ``build(vocab_size, dim, weights,
     trainable, max_len, labels) -> keras.Model`` whose input is int32
     ``token_ids`` [batch, length] and whose output is ``probabilities``
-    [batch, len(labels)].
+    [batch, len(labels)]. An architecture whose ``needs_token_weights`` is
+    true is also passed ``token_weights=`` (float32 [vocab_size], see
+    :func:`toolkit.train.nb_token_weights`).
     """

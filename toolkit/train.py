@@ -91,6 +91,29 @@ def stratified_validation(labels: np.ndarray, share: float, seed: int) -> tuple[
     return train_idx, val_idx
 
 
+def nb_token_weights(ids: Sequence[Sequence[int]], labels: Sequence[int], vocab_size: int, n_labels: int,
+                     alpha: float = 1.0) -> np.ndarray:
+    """Naive-Bayes weight of each vocabulary id: the magnitude of its log-count ratio (Wang & Manning 2012).
+
+    For label *c*, ``p`` counts the documents of *c* that hold the id and ``q`` those of the other
+    labels (each once per document, plus ``alpha``); the ratio is ``log((p / |p|_1) / (q / |q|_1))``.
+    The weight is its largest magnitude over the labels (with two labels both are the same), 0 for
+    padding. float32 [vocab_size].
+    """
+    if len(ids) != len(labels):
+        raise TrainingError(f"nb_token_weights: {len(ids)} documents but {len(labels)} labels")
+    counts = np.zeros((n_labels, vocab_size), dtype=np.float64)
+    for doc, label in zip(ids, labels):
+        counts[int(label), np.unique(np.asarray(doc, dtype=np.int64))] += 1.0
+    weights = np.zeros(vocab_size, dtype=np.float64)
+    for c in range(n_labels):
+        p = counts[c] + alpha
+        q = counts.sum(axis=0) - counts[c] + alpha
+        weights = np.maximum(weights, np.abs(np.log(p / p.sum()) - np.log(q / q.sum())))
+    weights[0] = 0.0
+    return weights.astype(np.float32)
+
+
 class BatchSequence:
     """Batches of (ids, labels) padded per batch (dynamic) or to ``max_len`` (fixed).
 
@@ -327,8 +350,12 @@ def fit(config: Config, train: Corpus, progress: bool = True,
     # epochs: keep the lowest training loss, and do not stop early on it.
     monitor, patience = (tr.monitor, tr.early_stopping) if val_data is not None else ("loss", 0)
 
+    extra = {}
+    if getattr(arch, "needs_token_weights", False):  # from the documents the model is fitted on only
+        extra["token_weights"] = nb_token_weights(fit_ids, prep.train_labels[train_idx], len(prep.vocab),
+                                                  len(prep.labels))
     model = arch.build(len(prep.vocab), dim, weights=weights, trainable=bool(emb.trainable), max_len=max_len,
-                       labels=prep.labels)
+                       labels=prep.labels, **extra)
     model.compile(optimizer=_make_optimizer(tr.optimizer, tr.learning_rate, tr.lr_schedule,
                                             tr.epochs * len(train_seq)),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])

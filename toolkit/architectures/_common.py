@@ -115,6 +115,20 @@ def check_build_args(arch: str, vocab_size: Any, dim: Any, weights: Any, max_len
     return int(vocab_size), int(dim), weights, max_len, labels
 
 
+def check_token_weights(arch: str, token_weights: Any, vocab_size: int, needed: bool) -> np.ndarray | None:
+    """Validate ``build(token_weights=...)``: float [vocab_size], finite, >= 0; required when ``needed``."""
+    if not needed:
+        return None
+    if token_weights is None:
+        raise ConfigError(f"architecture {arch!r}: bag_weights needs token_weights (one weight per vocabulary "
+                          f"id); `toolkit train` computes them from the training split (toolkit.train.nb_token_weights)")
+    w = np.asarray(token_weights, dtype=np.float32)
+    if w.shape != (vocab_size,) or not np.isfinite(w).all() or (w < 0).any():
+        raise ConfigError(f"architecture {arch!r}: token_weights must be {vocab_size} finite weights >= 0 "
+                          f"(one per vocabulary id), got shape {w.shape}")
+    return w
+
+
 # ---------------------------------------------------------------------------
 # Keras helpers (called from build(); Keras is imported by the caller)
 # ---------------------------------------------------------------------------

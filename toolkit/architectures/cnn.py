@@ -5,7 +5,8 @@
     token_ids -> Embedding(dim) [-> SpatialDropout1D(embedding_dropout)]
       -> one branch per kernel width k: Conv1D(filters, k, activation) -> pooling
       -> concatenate -> Dropout(dropout)
-      [+ bag: the mean of the token embeddings (a fastText-style branch), not dropped]
+      [+ bag: the mean of the token embeddings (a fastText-style branch), not dropped;
+         bag_weights="nb": each embedding scaled by its token's naive-Bayes weight first]
       -> concatenate -> (Dense(units, activation) -> Dropout) per ``dense`` entry
       -> Dense(n_labels, softmax) named ``probabilities``
 
@@ -32,6 +33,7 @@ from ..hookspecs import hookimpl
 from . import _common as c
 
 POOLINGS = c.GLOBAL_POOLINGS + ("local-max",)
+BAG_WEIGHTS = ("none", "nb")
 LENGTH_POLICIES = ("fixed", "dynamic")
 
 
@@ -49,6 +51,16 @@ class CNN:
         bag: add the masked mean of the token embeddings as extra features
             (a fastText-style branch; with unigram+bigram ids it carries most
             of the signal on long reviews). Needs a global ``pooling``.
+        bag_weights: ``none`` or ``nb``: in the bag mean, scale each token's
+            embedding by a fixed weight, the magnitude of its naive-Bayes
+            log-count ratio on the training split (how unevenly the documents
+            that hold it fall across the labels; NBSVM's feature scaling, Wang
+            & Manning 2012). Tokens that tell the labels apart then move the
+            score more, and learn faster, than tokens spread evenly over them.
+            The trainer computes the weights (:func:`toolkit.train.nb_token_weights`)
+            and passes them to ``build(token_weights=...)``; the model keeps them as
+            a frozen one-column embedding. ``None`` (default): ``nb`` with the
+            bag branch, ``none`` without it.
         dense: sizes of the hidden dense layers (may be empty).
         dropout: dropout rate on the pooled convolution features and after each
             hidden dense layer (the bag features are never dropped).
@@ -94,6 +106,7 @@ class CNN:
         conv_trains_embedding: bool | None = None,
         length_policy: str | None = None,
         logits: str = "per-label",
+        bag_weights: str | None = None,
     ) -> None:
         a = self.name
         self.filters = c.check_int(a, "filters", filters)
@@ -107,6 +120,9 @@ class CNN:
         self.embedding_dropout = c.check_rate(a, "embedding_dropout", embedding_dropout)
         self.token_dropout = c.check_rate(a, "token_dropout", token_dropout)
         self.logits = c.check_choice(a, "logits", logits, c.LOGITS)
+        if bag_weights is None:
+            bag_weights = "nb" if self.bag else "none"
+        self.bag_weights = c.check_choice(a, "bag_weights", bag_weights, BAG_WEIGHTS)
         local = self.pooling == "local-max"
         if length_policy is None:
             length_policy = "fixed" if local else "dynamic"
@@ -117,6 +133,8 @@ class CNN:
         if local and self.bag:
             raise c.fail(a, "bag", "needs a global pooling (max, avg, max+avg, hierarchical), not "
                                    "pooling='local-max'")
+        if self.bag_weights != "none" and not self.bag:
+            raise c.fail(a, "bag_weights", f"= {self.bag_weights!r} needs bag=true (it weighs the bag branch)")
         if not self.kernel_sizes and not self.bag:
             raise c.fail(a, "kernel_sizes", "must not be empty unless bag=True (a model needs some features)")
         self.conv_trains_embedding = c.check_conv_trains_embedding(a, conv_trains_embedding, self.bag,
@@ -139,11 +157,17 @@ class CNN:
             "conv_trains_embedding": self.conv_trains_embedding,
             "length_policy": self._length_policy,
             "logits": self.logits,
+            "bag_weights": self.bag_weights,
         }
 
     @property
     def length_policy(self) -> str:
         return self._length_policy
+
+    @property
+    def needs_token_weights(self) -> bool:
+        """``build()`` needs ``token_weights`` (the trainer passes them when this is true)."""
+        return self.bag_weights != "none"
 
     @property
     def min_len(self) -> int:
@@ -164,17 +188,20 @@ class CNN:
 
     # -- model ------------------------------------------------------------
     def build(self, vocab_size: int, dim: int, weights: Any = None, trainable: bool = True,
-              max_len: int | None = None, labels: Sequence[str] = ("NEGATIVE", "POSITIVE")):
+              max_len: int | None = None, labels: Sequence[str] = ("NEGATIVE", "POSITIVE"),
+              token_weights: Any = None):
         """The Keras model: int32 ``token_ids`` [batch, length] -> ``probabilities`` [batch, n_labels].
 
         ``weights`` (float32 [vocab_size, dim]) initialises the embedding;
         ``trainable=False`` freezes it. With the ``fixed`` policy the input has
         shape (max_len,); with ``dynamic`` it is (None,) and ``max_len`` is only
-        checked against ``min_len``.
+        checked against ``min_len``. ``token_weights`` (float [vocab_size]) are
+        the fixed bag weights, required when ``needs_token_weights``.
         """
         fixed = self._length_policy == "fixed"
         vocab_size, dim, weights, max_len, labels = c.check_build_args(
             self.name, vocab_size, dim, weights, max_len, labels, self.min_len, max_len_required=fixed)
+        token_weights = c.check_token_weights(self.name, token_weights, vocab_size, self.needs_token_weights)
         import keras
         from keras import layers, ops
 
@@ -199,7 +226,11 @@ class CNN:
                 conv_features.extend(c.masked_pool(ops, h, c.window_mask(mask, k), self.pooling, self.pool_size,
                                                    nonnegative=self.activation == "relu"))
             if self.bag:
-                bag_features = c.masked_pool(ops, x, c.window_mask(mask, 1), "avg")
+                bag_in = x
+                if token_weights is not None:
+                    weigh = layers.Embedding(vocab_size, 1, trainable=False, name="token_weights")
+                    bag_in = x * weigh(ids)
+                bag_features = c.masked_pool(ops, bag_in, c.window_mask(mask, 1), "avg")
         parts = []
         if conv_features:
             h = conv_features[0] if len(conv_features) == 1 else \
@@ -216,6 +247,8 @@ class CNN:
         out = c.output(keras, h, labels, self.logits)
         model = keras.Model(ids, out, name=self.name.replace("-", "_"))
         c.set_embedding_weights(emb_layer, weights)
+        if token_weights is not None:
+            model.get_layer("token_weights").set_weights([token_weights[:, None]])
         return model
 
 
@@ -252,12 +285,13 @@ class SeedCNN(CNN):
         conv_trains_embedding: bool = True,
         length_policy: str | None = None,
         logits: str = "reference",
+        bag_weights: str | None = None,
     ) -> None:
         super().__init__(filters=filters, kernel_sizes=kernel_sizes, activation=activation, pooling=pooling,
                          pool_size=pool_size, bag=bag, dense=dense, dropout=dropout,
                          embedding_dropout=embedding_dropout, token_dropout=token_dropout,
                          conv_trains_embedding=conv_trains_embedding, length_policy=length_policy,
-                         logits=logits)
+                         logits=logits, bag_weights=bag_weights)
 
 
 @hookimpl
