@@ -20,14 +20,16 @@ CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
     "cnn": ("default `cnn` with the default config", {}),
     "cnn+word2vec": ("default `cnn` initialised from word2vec trained on the training split",
                      {"embedding.name": "word2vec", "embedding.options": {"dim": 16}}),
-    "cnn-lstm": ("`cnn-lstm`: chunks of 50 ids -> per-chunk CNN (TimeDistributed) -> LSTM; unigrams, dim 32, "
-                 "first 1,500 ids, Adam 0.003, 10 epochs",
-                 {"architecture.name": "cnn-lstm", "vocab.ngrams": 1, "embedding.options": {"dim": 32},
-                  "training.learning_rate": 0.003, "training.max_len": 1500, "training.epochs": 10}),
+    "cnn-lstm": ("`cnn-lstm`: chunks of 100 ids -> per-chunk CNN (TimeDistributed; 32 width-1 filters, "
+                 "average pooling) -> LSTM(64); unigrams + bigrams, dim 16, Adam 0.01 with cosine decay, 10 epochs",
+                 {"architecture.name": "cnn-lstm",
+                  "architecture.options": {"chunk_len": 100, "filters": 32, "kernel_size": 1, "pooling": "avg"},
+                  "training.learning_rate": 0.01, "training.lr_schedule": "cosine", "training.epochs": 10}),
     "seed-cnn": (
-        "classic tutorial CNN: NLTK cleaning (stop words removed), unigrams, Embedding(100) -> Conv1D(32, 8) -> "
-        "MaxPool(2) -> Flatten -> Dense(10), fixed length, 10 epochs",
-        {"tokenizer.options": {"stopwords": True}, "vocab.ngrams": 1, "architecture.name": "seed-cnn",
+        "classic tutorial CNN: NLTK cleaning (stop words removed), unigrams, unknown words dropped, Embedding(100) "
+        "-> Conv1D(32, 8) -> MaxPool(2) -> Flatten -> Dense(10) -> Dense(1, sigmoid), fixed length, 10 epochs",
+        {"tokenizer.options": {"stopwords": True}, "vocab.ngrams": 1, "vocab.unknown": "drop",
+         "architecture.name": "seed-cnn",
          "embedding.options": {"dim": 100},
          "training.epochs": 10, "training.validation_share": 0.0, "training.early_stopping": 0,
          "training.learning_rate": 0.001},

@@ -160,7 +160,6 @@ def test_modules_import_without_tensorflow():
         ("cnn-lstm", {"chunk_len": 4, "kernel_size": 5}, "kernel_size"),
         ("cnn-lstm", {"mask": "yes"}, "mask"),
         ("cnn-lstm", {"pooling": "local-max"}, "pooling"),
-        ("cnn-lstm", {"lstm_pooling": "first"}, "lstm_pooling"),
     ],
 )
 def test_bad_options_name_the_option(name, options, option):
@@ -351,36 +350,6 @@ def test_cnn_lstm_ignores_padding_chunks(trained):
     # Each document alone, and in a batch: the same scores (padding chunks are masked).
     alone = np.concatenate([predict(model, x[i:i + 1]) for i in range(2)])
     np.testing.assert_allclose(alone, probs[:2], atol=1e-6)
-
-
-@pytest.mark.parametrize("pooling", ["max", "avg"])
-def test_cnn_lstm_pools_the_states_of_real_chunks_only(pooling):
-    """lstm_pooling max/avg: the output layer reads the max/mean of the LSTM states of the chunks that
-    hold a token (checked in numpy); the graph converts to ONNX with the same scores."""
-    import keras
-
-    keras.utils.set_random_seed(2)
-    arch, model = build("cnn-lstm", lstm_pooling=pooling, dropout=0.0)
-    x, _ = make_corpus(n=5, length=(12, 31))  # 2-4 of the 4 chunks hold tokens
-    states = keras.Model(model.inputs, model.get_layer("lstm").output).predict(x, verbose=0)
-    assert states.shape == (5, MAX_LEN // 10, 8)
-    real = (x.reshape(5, -1, 10) != 0).any(axis=2)
-    pooled = np.stack([(s[r].max(0) if pooling == "max" else s[r].mean(0)) for s, r in zip(states, real)])
-    kernel, bias = model.get_layer("probabilities").get_weights()
-    logits = pooled @ kernel + bias
-    expected = np.exp(logits - logits.max(1, keepdims=True))
-    np.testing.assert_allclose(predict(model, x), expected / expected.sum(1, keepdims=True), rtol=1e-4, atol=1e-6)
-
-    pytest.importorskip("tf2onnx")
-    import onnxruntime as ort
-    import tensorflow as tf
-    import tf2onnx
-
-    spec = [tf.TensorSpec([None, MAX_LEN], tf.int32, name="token_ids")]
-    proto, _ = tf2onnx.convert.from_keras(model, input_signature=spec, opset=17)
-    sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
-    got = sess.run(None, {sess.get_inputs()[0].name: x})[0]
-    assert np.abs(got - predict(model, x)).max() <= 1e-4
 
 
 def test_cnn_lstm_with_bag_branch_learns_and_masks():

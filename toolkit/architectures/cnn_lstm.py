@@ -4,8 +4,7 @@
       -> Reshape [batch, max_len / chunk_len, chunk_len]
       -> TimeDistributed(chunk CNN: Embedding -> Conv1D(filters, kernel_size) -> masked global pooling)
          = one feature vector per chunk [batch, n_chunks, filters (x2 for max+avg)]
-      -> LSTM(lstm_units) over the chunks (chunks that are all padding are masked: option ``mask``);
-         its last state, or (``lstm_pooling``) the max / mean of its states over the chunks
+      -> LSTM(lstm_units) over the chunks (chunks that are all padding are masked: option ``mask``)
       -> Dropout [+ bag: the masked mean of all token embeddings, as in ``cnn``]
       -> Dense(n_labels, softmax) named ``probabilities``
 
@@ -38,8 +37,6 @@ class CNNLSTM:
             or ``max+avg`` (masked: padding positions never count).
         lstm_units: LSTM state size.
         dropout: dropout on the chunk features and before the output layer.
-        lstm_pooling: ``last`` (the LSTM's final state) or ``max`` / ``avg``
-            (masked max / mean of its states over the document's chunks).
         mask: make the LSTM skip chunks that are all padding (documents are
             post-padded). Exported to ONNX as a Loop; off gives a plain ONNX
             LSTM node but lets padding chunks reach the LSTM.
@@ -76,7 +73,6 @@ class CNNLSTM:
         bag: bool = False,
         conv_trains_embedding: bool | None = None,
         logits: str = "per-label",
-        lstm_pooling: str = "last",
     ) -> None:
         a = self.name
         self.chunk_len = c.check_int(a, "chunk_len", chunk_len)
@@ -90,7 +86,6 @@ class CNNLSTM:
         self.bag = c.check_bool(a, "bag", bag)
         self.conv_trains_embedding = c.check_conv_trains_embedding(a, conv_trains_embedding, self.bag)
         self.logits = c.check_choice(a, "logits", logits, c.LOGITS)
-        self.lstm_pooling = c.check_choice(a, "lstm_pooling", lstm_pooling, ("last", "max", "avg"))
         if self.kernel_size > self.chunk_len:
             raise c.fail(a, "kernel_size", f"= {self.kernel_size} is wider than chunk_len = {self.chunk_len}")
 
@@ -109,7 +104,6 @@ class CNNLSTM:
             "bag": self.bag,
             "conv_trains_embedding": self.conv_trains_embedding,
             "logits": self.logits,
-            "lstm_pooling": self.lstm_pooling,
         }
 
     length_policy = "fixed"
@@ -160,12 +154,12 @@ class CNNLSTM:
         x = layers.TimeDistributed(chunk_cnn, name="chunk_features")(chunks)
         if self.dropout:
             x = layers.Dropout(self.dropout, name="chunk_dropout")(x)
-        pooled_states = self.lstm_pooling != "last"
-        lstm = layers.LSTM(self.lstm_units, return_sequences=pooled_states, name="lstm")
-        chunk_mask = ops.any(ops.not_equal(chunks, 0), axis=-1)
-        x = lstm(x, mask=chunk_mask) if self.mask else lstm(x)
-        if pooled_states:  # states of the document's chunks only ([batch, n_chunks, 1] mask)
-            x = c.masked_pool(ops, x, ops.expand_dims(chunk_mask, -1), self.lstm_pooling)[0]
+        lstm = layers.LSTM(self.lstm_units, name="lstm")
+        if self.mask:
+            chunk_mask = ops.any(ops.not_equal(chunks, 0), axis=-1)
+            x = lstm(x, mask=chunk_mask)
+        else:
+            x = lstm(x)
         if self.dropout:
             x = layers.Dropout(self.dropout, name="dropout_out")(x)
         if self.bag:
