@@ -105,10 +105,11 @@ def nb_token_weights(ids: Sequence[Sequence[int]], labels: Sequence[int], vocab_
     counts = np.zeros((n_labels, vocab_size), dtype=np.float64)
     for doc, label in zip(ids, labels):
         counts[int(label), np.unique(np.asarray(doc, dtype=np.int64))] += 1.0
+    total = counts.sum(axis=0)
     weights = np.zeros(vocab_size, dtype=np.float64)
     for c in range(n_labels):
         p = counts[c] + alpha
-        q = counts.sum(axis=0) - counts[c] + alpha
+        q = total - counts[c] + alpha
         weights = np.maximum(weights, np.abs(np.log(p / p.sum()) - np.log(q / q.sum())))
     weights[0] = 0.0
     return weights.astype(np.float32)

@@ -213,6 +213,7 @@ class CNN:
         if self.embedding_dropout:
             x = layers.SpatialDropout1D(self.embedding_dropout, name="embedding_dropout")(x)
         conv_in = x if self.conv_trains_embedding else ops.stop_gradient(x)
+        weigh = None  # the frozen token-weight table of the bag branch, when there is one
         conv_features, bag_features = [], []
         if self.pooling == "local-max":
             for k in self.kernel_sizes:
@@ -247,8 +248,8 @@ class CNN:
         out = c.output(keras, h, labels, self.logits)
         model = keras.Model(ids, out, name=self.name.replace("-", "_"))
         c.set_embedding_weights(emb_layer, weights)
-        if token_weights is not None:
-            model.get_layer("token_weights").set_weights([token_weights[:, None]])
+        if weigh is not None:
+            c.set_embedding_weights(weigh, token_weights[:, None])
         return model
 
 
