@@ -115,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--set", nargs="*", default=[], dest="sets", help="config field=JSON value (dotted)")
     ap.add_argument("--preset", action="store_true", help="apply the architecture's recommended settings")
     ap.add_argument("--seeds", nargs="*", type=int, default=[0])
+    ap.add_argument("--folds", nargs="*", type=int, default=None,
+                    help="cross-validation folds to run (0-9, train on the other nine) instead of the standard split")
     ap.add_argument("--tag", default="")
     ap.add_argument("--onnx", action="store_true", help="also convert each model to ONNX and compare")
     ap.add_argument("--no-record", action="store_true")
@@ -124,13 +126,17 @@ def main(argv: list[str] | None = None) -> int:
 
     from toolkit import registry
     from toolkit.config import Config
-    from toolkit.corpus import load_polarity, train_test_split
+    from toolkit.corpus import k_folds, load_polarity, train_test_split
     from toolkit.train import evaluate_fit, fit
 
     _install_token_cache()
     _ensure_learned_embedding()
     corpus = load_polarity()
-    train, test = train_test_split(corpus)
+    if args.folds is None:
+        splits = [(None, *train_test_split(corpus))]
+    else:
+        every = k_folds(corpus, 10)
+        splits = [(i, *every[i]) for i in args.folds]
     arch_opts = _parse_pairs(args.opt)
     arch = registry.create_architecture(args.arch, **arch_opts)
     overrides = {"architecture.name": args.arch, "architecture.options": arch.config}
@@ -138,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         overrides.update(_flatten("", arch.recommended))
     overrides.update(_parse_pairs(args.sets))
     accs = []
-    for seed in args.seeds:
+    for (fold, train, test), seed in ((s, seed) for s in splits for seed in args.seeds):
         config = Config().with_overrides({**overrides, "training.seed": seed})
         t0 = time.perf_counter()
         on_epoch, trace = (_tracer(config, test) if args.trace else (None, None))
@@ -147,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         metrics.pop("_ids"), metrics.pop("_y_true")
         row = {
             "tag": args.tag, "arch": args.arch, "options": arch.config, "seed": seed,
+            **({} if fold is None else {"fold": fold}),
             "accuracy": round(metrics["accuracy"], 4),
             "best_epoch": result.best_epoch + 1, "epochs_run": len(result.history.get("loss", [])),
             "val_accuracy": [round(v, 4) for v in result.history.get("val_accuracy", [])],
@@ -168,8 +175,9 @@ def main(argv: list[str] | None = None) -> int:
     if len(accs) > 1:
         import statistics
 
+        over = f"seeds {args.seeds}" + ("" if args.folds is None else f", folds {args.folds}")
         print(f"{args.arch} {args.tag}: mean {statistics.mean(accs):.4f} +- {statistics.stdev(accs):.4f} "
-              f"over seeds {args.seeds}", flush=True)
+              f"over {over}", flush=True)
     return 0
 
 
