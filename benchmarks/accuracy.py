@@ -20,10 +20,12 @@ CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
     "cnn": ("default `cnn` with the default config", {}),
     "cnn+word2vec": ("default `cnn` initialised from word2vec trained on the training split",
                      {"embedding.name": "word2vec", "embedding.options": {"dim": 16}}),
-    "cnn-lstm": ("`cnn-lstm`: chunks of 100 ids -> per-chunk CNN (TimeDistributed; 32 width-1 filters, "
-                 "average pooling) -> LSTM(64); unigrams + bigrams, dim 16, Adam 0.01 with cosine decay, 10 epochs",
+    "cnn-lstm": ("`cnn-lstm` defaults: chunks of 100 ids -> per-chunk CNN (TimeDistributed; embeddings "
+                 "scaled by naive-Bayes token weights, 32 width-1 filters, average pooling) -> LSTM(64); unigrams + "
+                 "bigrams, dim 16, Adam 0.01 with cosine decay, 10 epochs",
                  {"architecture.name": "cnn-lstm",
-                  "architecture.options": {"chunk_len": 100, "filters": 32, "kernel_size": 1, "pooling": "avg"},
+                  "architecture.options": {"chunk_len": 100, "filters": 32, "kernel_size": 1, "pooling": "avg",
+                                           "chunk_weights": "nb"},
                   "training.learning_rate": 0.01, "training.lr_schedule": "cosine", "training.epochs": 10}),
     "seed-cnn": (
         "classic tutorial CNN: NLTK cleaning (stop words removed), unigrams, unknown words dropped, Embedding(100) "

@@ -189,7 +189,7 @@ def test_build_argument_errors():
     with pytest.raises(ConfigError, match="labels"):
         cnn.build(VOCAB, DIM, max_len=40, labels=["ONLY"])
     weighted = registry.create_architecture("cnn")
-    with pytest.raises(ConfigError, match="needs token_weights"):
+    with pytest.raises(ConfigError, match="bag_weights needs token_weights"):
         weighted.build(VOCAB, DIM, labels=LABELS)
     with pytest.raises(ConfigError, match="token_weights must be 40 finite weights"):
         weighted.build(VOCAB, DIM, labels=LABELS, token_weights=np.ones(VOCAB - 1))
@@ -295,7 +295,7 @@ def test_nb_bag_weights_scale_the_mean_embedding():
     np.testing.assert_allclose(w, want, rtol=1e-6)
     assert w[2] > w[4] and w[3] > w[4]
 
-    arch = registry.create_architecture("cnn", kernel_sizes=[], bag=True)
+    arch = registry.create_architecture("cnn", kernel_sizes=[], bag=True, bag_binary=False)
     assert arch.bag_weights == "nb" and arch.needs_token_weights
     tw = np.random.default_rng(0).uniform(0, 2, VOCAB).astype(np.float32)
     model = arch.build(VOCAB, DIM, labels=LABELS, token_weights=tw)
@@ -311,6 +311,58 @@ def test_nb_bag_weights_scale_the_mean_embedding():
     unweighted = registry.create_architecture("cnn", kernel_sizes=[], bag=True, bag_weights="none")
     assert not unweighted.needs_token_weights
     assert "token_weights" not in [layer.name for layer in unweighted.build(VOCAB, DIM, labels=LABELS).layers]
+
+
+def test_binary_bag_counts_each_id_once():
+    """bag_binary=True: the bag is the mean over the document's distinct ids (each weighed
+    once, however often it occurs), so it ignores repetition and order as well as padding."""
+    tw = np.random.default_rng(1).uniform(0, 2, VOCAB).astype(np.float32)
+    arch = registry.create_architecture("cnn", kernel_sizes=[], bag=True)  # binary by default with the bag
+    assert arch.config["bag_binary"] is True
+    model = arch.build(VOCAB, DIM, labels=LABELS, token_weights=tw)
+    x, y = make_corpus(n=16)
+    compile_model(model).fit(x, y, epochs=1, batch_size=8, verbose=0)
+    x[0, :6] = [5, 9, 5, 5, 9, 30]  # repeats within a document
+    emb = model.get_layer("embedding").get_weights()[0]
+    kernel, bias = model.get_layer("probabilities").get_weights()
+    distinct = [np.unique(row[row > 0]) for row in x]
+    feats = np.stack([(tw[u, None] * emb[u]).mean(axis=0) for u in distinct])
+    logits = feats @ kernel + bias
+    expected = np.exp(logits - logits.max(1, keepdims=True))
+    got = predict(model, x)
+    np.testing.assert_allclose(got, expected / expected.sum(1, keepdims=True), rtol=1e-4, atol=1e-6)
+    # Reversed, repeated, wider padding: the same distinct ids give the same scores.
+    shuffled = np.zeros((len(x), 2 * MAX_LEN), np.int32)
+    for i, row in enumerate(x):
+        tokens = row[row > 0][::-1]
+        shuffled[i, :2 * len(tokens)] = np.concatenate([tokens, tokens])
+    np.testing.assert_allclose(predict(model, shuffled), got, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ConfigError, match="bag_binary"):
+        registry.create_architecture("cnn", bag=False, bag_binary=True)
+
+
+def test_cnn_lstm_chunk_weights_scale_the_chunk_cnn_input():
+    """chunk_weights="nb": the chunk CNN reads token_weights[id] * E[id] (checked in numpy on a
+    width-1, average-pooled chunk CNN); the weights are frozen and passed by the trainer."""
+    arch = registry.create_architecture("cnn-lstm", chunk_len=10, filters=4, kernel_size=1, pooling="avg",
+                                        lstm_units=4, chunk_weights="nb")
+    assert arch.needs_token_weights
+    assert not registry.create_architecture("cnn-lstm", chunk_weights="none").needs_token_weights
+    with pytest.raises(ConfigError, match="chunk_weights needs token_weights"):
+        arch.build(VOCAB, DIM, max_len=MAX_LEN, labels=LABELS)
+    tw = np.random.default_rng(2).uniform(0, 2, VOCAB).astype(np.float32)
+    model = arch.build(VOCAB, DIM, max_len=MAX_LEN, labels=LABELS, token_weights=tw)
+    x, y = make_corpus(n=16)
+    compile_model(model).fit(x, y, epochs=1, batch_size=8, verbose=0)
+    chunk_cnn = model.get_layer("chunk_features").layer
+    np.testing.assert_array_equal(chunk_cnn.get_layer("token_weights").get_weights()[0][:, 0], tw)
+    emb = chunk_cnn.get_layer("embedding").get_weights()[0]
+    kernel, bias = chunk_cnn.get_layer("conv").get_weights()
+    chunk = x[0, :10]
+    tokens = chunk[chunk > 0]
+    want = np.maximum((tw[tokens, None] * emb[tokens]) @ kernel[0] + bias, 0).mean(axis=0)
+    got = np.asarray(chunk_cnn(chunk[None], training=False))[0]
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
 
 
 def test_dynamic_cnn_accepts_any_length_and_ignores_padding(trained):

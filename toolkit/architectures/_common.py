@@ -115,12 +115,14 @@ def check_build_args(arch: str, vocab_size: Any, dim: Any, weights: Any, max_len
     return int(vocab_size), int(dim), weights, max_len, labels
 
 
-def check_token_weights(arch: str, token_weights: Any, vocab_size: int, needed: bool) -> np.ndarray | None:
-    """Validate ``build(token_weights=...)``: float [vocab_size], finite, >= 0; required when ``needed``."""
+def check_token_weights(arch: str, token_weights: Any, vocab_size: int, needed: bool,
+                        option: str = "bag_weights") -> np.ndarray | None:
+    """Validate ``build(token_weights=...)``: float [vocab_size], finite, >= 0; required when
+    ``needed`` (by the architecture's ``option``, named in the error)."""
     if not needed:
         return None
     if token_weights is None:
-        raise ConfigError(f"architecture {arch!r}: bag_weights needs token_weights (one weight per vocabulary "
+        raise ConfigError(f"architecture {arch!r}: {option} needs token_weights (one weight per vocabulary "
                           f"id); `toolkit train` computes them from the training split (toolkit.train.nb_token_weights)")
     w = np.asarray(token_weights, dtype=np.float32)
     if w.shape != (vocab_size,) or not np.isfinite(w).all() or (w < 0).any():
@@ -135,6 +137,13 @@ def check_token_weights(arch: str, token_weights: Any, vocab_size: int, needed: 
 def token_mask(ops, ids):
     """bool [batch, length]: True where the id is a token, False where it is padding."""
     return ops.not_equal(ids, 0)
+
+
+def first_of_runs(ops, ids):
+    """bool [batch, length]: True where ``ids`` differs from the id before it (always at
+    position 0). On sorted ids this marks each distinct id once."""
+    first = ops.ones_like(ids[:, :1], dtype="bool")
+    return ops.concatenate([first, ops.not_equal(ids[:, 1:], ids[:, :-1])], axis=1)
 
 
 def window_mask(mask, width: int):

@@ -6,7 +6,8 @@
       -> one branch per kernel width k: Conv1D(filters, k, activation) -> pooling
       -> concatenate -> Dropout(dropout)
       [+ bag: the mean of the token embeddings (a fastText-style branch), not dropped;
-         bag_weights="nb": each embedding scaled by its token's naive-Bayes weight first]
+         bag_weights="nb": each embedding scaled by its token's naive-Bayes weight first;
+         bag_binary: each distinct id counted once]
       -> concatenate -> (Dense(units, activation) -> Dropout) per ``dense`` entry
       -> Dense(n_labels, softmax) named ``probabilities``
 
@@ -61,6 +62,12 @@ class CNN:
             and passes them to ``build(token_weights=...)``; the model keeps them as
             a frozen one-column embedding. ``None`` (default): ``nb`` with the
             bag branch, ``none`` without it.
+        bag_binary: count each distinct id once in the bag mean, however often
+            it occurs in the document (NBSVM's binarized features: a word
+            repeated through a long review is one piece of evidence, not
+            twenty). The ids are sorted (the mean does not depend on order; an
+            ONNX ``TopK``) and the first of each run is kept. ``None`` (default):
+            the same as ``bag``.
         dense: sizes of the hidden dense layers (may be empty).
         dropout: dropout rate on the pooled convolution features and after each
             hidden dense layer (the bag features are never dropped).
@@ -107,6 +114,7 @@ class CNN:
         length_policy: str | None = None,
         logits: str = "per-label",
         bag_weights: str | None = None,
+        bag_binary: bool | None = None,
     ) -> None:
         a = self.name
         self.filters = c.check_int(a, "filters", filters)
@@ -123,6 +131,7 @@ class CNN:
         if bag_weights is None:
             bag_weights = "nb" if self.bag else "none"
         self.bag_weights = c.check_choice(a, "bag_weights", bag_weights, BAG_WEIGHTS)
+        self.bag_binary = c.check_bool(a, "bag_binary", self.bag if bag_binary is None else bag_binary)
         local = self.pooling == "local-max"
         if length_policy is None:
             length_policy = "fixed" if local else "dynamic"
@@ -135,6 +144,8 @@ class CNN:
                                    "pooling='local-max'")
         if self.bag_weights != "none" and not self.bag:
             raise c.fail(a, "bag_weights", f"= {self.bag_weights!r} needs bag=true (it weighs the bag branch)")
+        if self.bag_binary and not self.bag:
+            raise c.fail(a, "bag_binary", "needs bag=true (it changes the bag branch)")
         if not self.kernel_sizes and not self.bag:
             raise c.fail(a, "kernel_sizes", "must not be empty unless bag=True (a model needs some features)")
         self.conv_trains_embedding = c.check_conv_trains_embedding(a, conv_trains_embedding, self.bag,
@@ -158,6 +169,7 @@ class CNN:
             "length_policy": self._length_policy,
             "logits": self.logits,
             "bag_weights": self.bag_weights,
+            "bag_binary": self.bag_binary,
         }
 
     @property
@@ -207,11 +219,19 @@ class CNN:
 
         ids = keras.Input(shape=(max_len if fixed else None,), dtype="int32", name="token_ids")
         emb_layer = c.embedding_layer(keras, vocab_size, dim, trainable)
-        x = emb_layer(ids)
+        drops = []
         if self.token_dropout:  # drop whole tokens (their embedding vectors)
-            x = layers.Dropout(self.token_dropout, noise_shape=(None, None, 1), name="token_dropout")(x)
+            drops.append(layers.Dropout(self.token_dropout, noise_shape=(None, None, 1), name="token_dropout"))
         if self.embedding_dropout:
-            x = layers.SpatialDropout1D(self.embedding_dropout, name="embedding_dropout")(x)
+            drops.append(layers.SpatialDropout1D(self.embedding_dropout, name="embedding_dropout"))
+
+        def embed(token_ids):
+            h = emb_layer(token_ids)
+            for drop in drops:
+                h = drop(h)
+            return h
+
+        x = embed(ids)
         conv_in = x if self.conv_trains_embedding else ops.stop_gradient(x)
         weigh = None  # the frozen token-weight table of the bag branch, when there is one
         conv_features, bag_features = [], []
@@ -227,11 +247,17 @@ class CNN:
                 conv_features.extend(c.masked_pool(ops, h, c.window_mask(mask, k), self.pooling, self.pool_size,
                                                    nonnegative=self.activation == "relu"))
             if self.bag:
-                bag_in = x
+                bag_ids, bag_in, bag_mask = ids, x, mask
+                if self.bag_binary:
+                    # Each distinct id once: sort the ids (the mean is order-free) and keep
+                    # the first of each run of equal ids.
+                    bag_ids = ops.sort(ids, axis=-1)
+                    bag_mask = ops.logical_and(c.token_mask(ops, bag_ids), c.first_of_runs(ops, bag_ids))
+                    bag_in = embed(bag_ids)
                 if token_weights is not None:
                     weigh = layers.Embedding(vocab_size, 1, trainable=False, name="token_weights")
-                    bag_in = x * weigh(ids)
-                bag_features = c.masked_pool(ops, bag_in, c.window_mask(mask, 1), "avg")
+                    bag_in = bag_in * weigh(bag_ids)
+                bag_features = c.masked_pool(ops, bag_in, c.window_mask(bag_mask, 1), "avg")
         parts = []
         if conv_features:
             h = conv_features[0] if len(conv_features) == 1 else \
@@ -287,12 +313,13 @@ class SeedCNN(CNN):
         length_policy: str | None = None,
         logits: str = "reference",
         bag_weights: str | None = None,
+        bag_binary: bool | None = None,
     ) -> None:
         super().__init__(filters=filters, kernel_sizes=kernel_sizes, activation=activation, pooling=pooling,
                          pool_size=pool_size, bag=bag, dense=dense, dropout=dropout,
                          embedding_dropout=embedding_dropout, token_dropout=token_dropout,
                          conv_trains_embedding=conv_trains_embedding, length_policy=length_policy,
-                         logits=logits, bag_weights=bag_weights)
+                         logits=logits, bag_weights=bag_weights, bag_binary=bag_binary)
 
 
 @hookimpl
