@@ -77,3 +77,59 @@ def test_cli_style_overrides():
         Config().with_overrides({"train.epochs": 3})
     with pytest.raises(ConfigError, match="must look like"):
         parse_set_options(["epochs"])
+
+
+def test_preset_overrides_flatten_sections_but_keep_options_whole():
+    from toolkit.config import preset_overrides
+
+    flat = preset_overrides({"tokenizer": {"name": "nltk", "options": {"stopwords": True}},
+                             "training": {"epochs": 10, "lr_schedule": "cosine"}})
+    assert flat == {"tokenizer.name": "nltk", "tokenizer.options": {"stopwords": True},
+                    "training.epochs": 10, "training.lr_schedule": "cosine"}
+
+
+def test_train_preset_sits_between_the_config_file_and_the_command_line(tmp_path):
+    """`toolkit train --preset`: the architecture's recommended settings replace the file's
+    (or the defaults'), and explicit command-line values still win over them."""
+    from toolkit import registry
+    from toolkit.cli import build_config
+
+    rec = registry.create_architecture("cnn-lstm").recommended
+    plain = build_config(None, {"architecture.name": "cnn-lstm"})
+    assert plain.training.lr_schedule == "constant"  # without --preset: the general defaults
+    path = tmp_path / "c.toml"
+    Config().with_overrides({"training.epochs": 3, "training.batch_size": 8}).to_file(path)
+    config = build_config(path, {"architecture.name": "cnn-lstm", "training.learning_rate": 0.02}, preset=True)
+    assert config.architecture.name == "cnn-lstm"
+    assert config.training.epochs == rec["training"]["epochs"] != 3  # the preset over the file
+    assert config.training.lr_schedule == "cosine" == rec["training"]["lr_schedule"]
+    assert config.vocab.ngrams == rec["vocab"]["ngrams"]
+    assert config.embedding.options == rec["embedding"]["options"]
+    assert config.training.learning_rate == 0.02  # the command line over the preset
+    seed = build_config(None, {"architecture.name": "seed-cnn"}, preset=True)
+    assert seed.vocab.unknown == "drop" and seed.tokenizer.options == {"stopwords": True}
+
+
+def test_train_preset_without_recommended_settings_is_refused(tmp_path):
+    from toolkit import registry
+    from toolkit.cli import build_config
+    from toolkit.hookspecs import hookimpl
+
+    class Bare:
+        config: dict = {}
+        length_policy = "dynamic"
+
+        def build(self, *a, **k):  # never called here
+            raise AssertionError
+
+    class Plugin:
+        @hookimpl
+        def register_architectures(self, register):
+            register("bare-test-arch", Bare)
+
+    registry.register_plugin(Plugin(), "bare-test-plugin")
+    try:
+        with pytest.raises(ConfigError, match="'bare-test-arch' has no recommended settings"):
+            build_config(None, {"architecture.name": "bare-test-arch"}, preset=True)
+    finally:
+        registry.unregister_plugin("bare-test-plugin")

@@ -16,7 +16,7 @@ from typing import Any, List, Optional
 import typer
 
 from .cli_common import cli_errors, parse_options
-from .errors import ToolkitError
+from .errors import ConfigError, ToolkitError
 
 app = typer.Typer(
     name="toolkit",
@@ -167,11 +167,24 @@ def data_info_cmd(
 # ---------------------------------------------------------------------------
 # train / evaluate
 # ---------------------------------------------------------------------------
-def build_config(config_file: Optional[Path], overrides: dict[str, Any]):
-    from .config import Config
+def build_config(config_file: Optional[Path], overrides: dict[str, Any], preset: bool = False):
+    """The config file (or the defaults) with ``overrides`` applied. ``preset``: the chosen
+    architecture's ``recommended`` settings go in between (over the file, under the overrides)."""
+    from .config import Config, preset_overrides
 
     config = Config.from_file(config_file) if config_file else Config()
-    return config.with_overrides(overrides) if overrides else config
+    config = config.with_overrides(overrides) if overrides else config
+    if not preset:
+        return config
+    from .registry import create_architecture
+
+    arch = create_architecture(config.architecture.name, **config.architecture.options)
+    recommended = getattr(arch, "recommended", None)
+    if not recommended:
+        raise ConfigError(f"--preset: architecture {config.architecture.name!r} has no recommended settings "
+                          f"(its 'recommended' attribute is empty or missing)")
+    base = Config.from_file(config_file) if config_file else Config()
+    return base.with_overrides({**preset_overrides(recommended), **overrides})
 
 
 @app.command("train")
@@ -195,6 +208,8 @@ def train_cmd(
     learning_rate: Optional[float] = typer.Option(None, "--learning-rate", "--lr", help="Learning rate."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed."),
     set_: Optional[List[str]] = typer.Option(None, "--set", help="Any config field: section.field=value."),
+    preset: bool = typer.Option(False, "--preset", help="Use the architecture's recommended tokenizer, vocabulary, "
+                                "embedding and training settings (over --config, under the other options)."),
     cv: int = typer.Option(0, "--cv", help="k-fold cross-validation instead of one split (polarity: 10)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output folder."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No per-epoch progress."),
@@ -219,7 +234,7 @@ def train_cmd(
         for key, value in parse_options(pairs, section).items():
             overrides[f"{section}.options.{key}"] = value
     overrides.update(parse_set_options(set_))
-    config = build_config(config_file, overrides)
+    config = build_config(config_file, overrides, preset=preset)
     command = "toolkit " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("toolkit") else None
 
     if cv:

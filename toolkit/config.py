@@ -149,6 +149,23 @@ class Config:
         return Config.from_dict(data, source="overrides")
 
 
+def preset_overrides(recommended: dict[str, Any]) -> dict[str, Any]:
+    """An architecture's ``recommended`` settings (shaped like the config's sections) as dotted
+    overrides: ``{"training": {"epochs": 10}}`` -> ``{"training.epochs": 10}``. A component's
+    ``options`` stay one value, so they replace the options in force rather than merge into them."""
+    out: dict[str, Any] = {}
+
+    def walk(prefix: str, node: dict[str, Any]) -> None:
+        for key, value in node.items():
+            if isinstance(value, dict) and key != "options":
+                walk(f"{prefix}{key}.", value)
+            else:
+                out[f"{prefix}{key}"] = value
+
+    walk("", recommended)
+    return out
+
+
 def _drop_none(value: Any) -> Any:
     """TOML has no null: fields left at None are omitted (and default back to None)."""
     if isinstance(value, dict):

@@ -98,16 +98,6 @@ def _parse_pairs(pairs: list[str]) -> dict:
     return out
 
 
-def _flatten(prefix: str, d: dict) -> dict:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict) and k != "options":
-            out.update(_flatten(f"{prefix}{k}.", v))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--arch", default="cnn")
@@ -125,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from toolkit import registry
-    from toolkit.config import Config
+    from toolkit.config import Config, preset_overrides
     from toolkit.corpus import k_folds, load_polarity, train_test_split
     from toolkit.train import evaluate_fit, fit
 
@@ -141,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     arch = registry.create_architecture(args.arch, **arch_opts)
     overrides = {"architecture.name": args.arch, "architecture.options": arch.config}
     if args.preset and getattr(arch, "recommended", None):
-        overrides.update(_flatten("", arch.recommended))
+        overrides.update(preset_overrides(arch.recommended))
     overrides.update(_parse_pairs(args.sets))
     accs = []
     for (fold, train, test), seed in ((s, seed) for s in splits for seed in args.seeds):
