@@ -172,8 +172,8 @@ def build_config(config_file: Optional[Path], overrides: dict[str, Any], preset:
     architecture's ``recommended`` settings go in between (over the file, under the overrides)."""
     from .config import Config, preset_overrides
 
-    config = Config.from_file(config_file) if config_file else Config()
-    config = config.with_overrides(overrides) if overrides else config
+    base = Config.from_file(config_file) if config_file else Config()
+    config = base.with_overrides(overrides) if overrides else base
     if not preset:
         return config
     from .registry import create_architecture
@@ -183,7 +183,6 @@ def build_config(config_file: Optional[Path], overrides: dict[str, Any], preset:
     if not recommended:
         raise ConfigError(f"--preset: architecture {config.architecture.name!r} has no recommended settings "
                           f"(its 'recommended' attribute is empty or missing)")
-    base = Config.from_file(config_file) if config_file else Config()
     return base.with_overrides({**preset_overrides(recommended), **overrides})
 
 

@@ -25,6 +25,9 @@ GLOBAL_POOLINGS = ("max", "avg", "max+avg", "hierarchical")
 #: Output parametrisations (option ``logits``): ``per-label`` is Dense(n_labels) -> softmax;
 #: ``reference`` is Dense(n_labels - 1), the first label's logit fixed at 0, -> softmax.
 LOGITS = ("per-label", "reference")
+#: Fixed per-token weightings (options ``bag_weights`` of ``cnn``, ``chunk_weights`` of
+#: ``cnn-lstm``): ``nb`` scales by :func:`toolkit.train.nb_token_weights`.
+TOKEN_WEIGHTINGS = ("none", "nb")
 
 
 # ---------------------------------------------------------------------------
@@ -214,6 +217,16 @@ def embedding_layer(keras, vocab_size: int, dim: int, trainable: bool, name: str
 def set_embedding_weights(layer, weights) -> None:
     if weights is not None:
         layer.set_weights([np.asarray(weights, dtype=np.float32)])
+
+
+def weigh_tokens(keras, x, ids, token_weights: np.ndarray):
+    """``x`` [batch, length, dim] with each position scaled by the fixed weight of its id,
+    ``token_weights[ids]``. The weights live in a frozen one-column Embedding named
+    ``token_weights``, so a saved model loads without custom objects and exports as a Gather."""
+    table = keras.layers.Embedding(len(token_weights), 1, trainable=False, name="token_weights")
+    scale = table(ids)  # builds the table, so its weights can be set now
+    set_embedding_weights(table, token_weights[:, None])
+    return x * scale
 
 
 def output(keras, h, labels: list[str], logits: str = "per-label"):

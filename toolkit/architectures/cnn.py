@@ -34,7 +34,6 @@ from ..hookspecs import hookimpl
 from . import _common as c
 
 POOLINGS = c.GLOBAL_POOLINGS + ("local-max",)
-BAG_WEIGHTS = ("none", "nb")
 LENGTH_POLICIES = ("fixed", "dynamic")
 
 
@@ -130,7 +129,7 @@ class CNN:
         self.logits = c.check_choice(a, "logits", logits, c.LOGITS)
         if bag_weights is None:
             bag_weights = "nb" if self.bag else "none"
-        self.bag_weights = c.check_choice(a, "bag_weights", bag_weights, BAG_WEIGHTS)
+        self.bag_weights = c.check_choice(a, "bag_weights", bag_weights, c.TOKEN_WEIGHTINGS)
         self.bag_binary = c.check_bool(a, "bag_binary", self.bag if bag_binary is None else bag_binary)
         local = self.pooling == "local-max"
         if length_policy is None:
@@ -233,7 +232,6 @@ class CNN:
 
         x = embed(ids)
         conv_in = x if self.conv_trains_embedding else ops.stop_gradient(x)
-        weigh = None  # the frozen token-weight table of the bag branch, when there is one
         conv_features, bag_features = [], []
         if self.pooling == "local-max":
             for k in self.kernel_sizes:
@@ -255,8 +253,7 @@ class CNN:
                     bag_mask = ops.logical_and(c.token_mask(ops, bag_ids), c.first_of_runs(ops, bag_ids))
                     bag_in = embed(bag_ids)
                 if token_weights is not None:
-                    weigh = layers.Embedding(vocab_size, 1, trainable=False, name="token_weights")
-                    bag_in = bag_in * weigh(bag_ids)
+                    bag_in = c.weigh_tokens(keras, bag_in, bag_ids, token_weights)
                 bag_features = c.masked_pool(ops, bag_in, c.window_mask(bag_mask, 1), "avg")
         parts = []
         if conv_features:
@@ -274,8 +271,6 @@ class CNN:
         out = c.output(keras, h, labels, self.logits)
         model = keras.Model(ids, out, name=self.name.replace("-", "_"))
         c.set_embedding_weights(emb_layer, weights)
-        if weigh is not None:
-            c.set_embedding_weights(weigh, token_weights[:, None])
         return model
 
 

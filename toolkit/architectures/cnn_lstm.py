@@ -97,7 +97,7 @@ class CNNLSTM:
         self.bag = c.check_bool(a, "bag", bag)
         self.conv_trains_embedding = c.check_conv_trains_embedding(a, conv_trains_embedding, self.bag)
         self.logits = c.check_choice(a, "logits", logits, c.LOGITS)
-        self.chunk_weights = c.check_choice(a, "chunk_weights", chunk_weights, ("none", "nb"))
+        self.chunk_weights = c.check_choice(a, "chunk_weights", chunk_weights, c.TOKEN_WEIGHTINGS)
         if self.kernel_size > self.chunk_len:
             raise c.fail(a, "kernel_size", f"= {self.kernel_size} is wider than chunk_len = {self.chunk_len}")
 
@@ -162,10 +162,8 @@ class CNNLSTM:
         chunk_ids = keras.Input(shape=(self.chunk_len,), dtype="int32", name="chunk_ids")
         emb_layer = c.embedding_layer(keras, vocab_size, dim, trainable)
         h = emb_layer(chunk_ids)
-        weigh = None
         if token_weights is not None:
-            weigh = layers.Embedding(vocab_size, 1, trainable=False, name="token_weights")
-            h = h * weigh(chunk_ids)
+            h = c.weigh_tokens(keras, h, chunk_ids, token_weights)
         if not self.conv_trains_embedding:
             h = ops.stop_gradient(h)
         h = layers.Conv1D(self.filters, self.kernel_size, activation=self.activation, name="conv")(h)
@@ -194,8 +192,6 @@ class CNNLSTM:
         out = c.output(keras, x, labels, self.logits)
         model = keras.Model(ids, out, name="cnn_lstm")
         c.set_embedding_weights(emb_layer, weights)
-        if weigh is not None:
-            c.set_embedding_weights(weigh, token_weights[:, None])
         return model
 
 
