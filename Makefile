@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-train-dev
+STAMP := $(VENV)/.installed-all
 # The example third-party plugin, installed separately (as a user would) so its
 # entry point is real; make test runs its own tests too.
 PLUGIN_DIR := plugins/toolkit-fasttext
@@ -17,7 +17,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e ".[train,dev]"
+	$(BIN)/pip install -q -e ".[train,score,ray,spark,serve,dev]"
 	touch $@
 
 $(PLUGIN_STAMP): $(STAMP) $(PLUGIN_DIR)/pyproject.toml
@@ -30,11 +30,11 @@ demo: $(STAMP)
 	$(BIN)/toolkit data info
 	$(BIN)/toolkit vocab build --tokenizer nltk --min-count 2 --out build/demo/vocab.txt --overwrite
 ifeq ($(QUICK),1)
-	$(BIN)/python -m toolkit.demo
+	$(BIN)/python -m toolkit.cli.demo
 else
 	$(BIN)/toolkit train --out build/demo/model --overwrite --quiet
 	$(BIN)/toolkit export build/demo/model --out build/demo/bundle --overwrite
-	$(BIN)/python -m toolkit.demo build/demo/bundle
+	$(BIN)/python -m toolkit.cli.demo build/demo/bundle
 endif
 
 test: $(STAMP) $(PLUGIN_STAMP)
@@ -51,7 +51,7 @@ bench-quick: $(STAMP)
 # polarity corpus, exported with int8 quantization (kept only if accuracy holds).
 default-model: $(STAMP)
 	$(BIN)/toolkit train --out build/default-model --overwrite --quiet
-	$(BIN)/toolkit export build/default-model --out toolkit/models/default --overwrite --quantize int8
+	$(BIN)/toolkit export build/default-model --out toolkit/serving/models/default --overwrite --quantize int8
 
 clean:
 	rm -rf build exports .pytest_cache

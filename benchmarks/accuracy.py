@@ -1,7 +1,7 @@
 """Accuracy and training time on the polarity corpus, standard split (cv9* = test).
 
 Each configuration is trained through the same code path as ``toolkit train``
-(``toolkit.train.fit`` + ``evaluate_fit``) for several seeds; the peer spaCy
+(``toolkit.training.train.fit`` + ``evaluate_fit``) for several seeds; the peer spaCy
 ``textcat`` models are trained on the same split in the same run. The best
 configuration is also cross-validated over the ten predefined folds (benchmarks/cv_worker.py).
 """
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from toolkit.config import Config
-from toolkit.corpus import load_polarity, train_test_split
+from toolkit.training.config import Config
+from toolkit.training.corpus import load_polarity, train_test_split
 
 from .common import mean_std
 

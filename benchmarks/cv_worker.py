@@ -36,8 +36,8 @@ def main(argv: list[str]) -> None:
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
 
-    from toolkit.corpus import k_folds
-    from toolkit.train import evaluate_fit, fit
+    from toolkit.training.corpus import k_folds
+    from toolkit.training.train import evaluate_fit, fit
 
     from .accuracy import config_for, load_corpus
 

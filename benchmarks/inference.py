@@ -21,7 +21,7 @@ BATCH = 64
 
 
 def test_texts():
-    from toolkit.corpus import load_polarity, train_test_split
+    from toolkit.training.corpus import load_polarity, train_test_split
 
     _, test = train_test_split(load_polarity())
     return test.texts, [d.label for d in test]
@@ -78,8 +78,8 @@ def keras_vs_runtime(model_dir: Path, bundle: Path, texts: list[str], repeat: in
     """Docs/s of the same model: onnxruntime runtime, Keras model.predict, Keras in a tf.function."""
     import tensorflow as tf
 
-    from toolkit.export import load_keras_model
-    from toolkit.runtime import Runtime, score_batches
+    from toolkit.training.export import load_keras_model
+    from toolkit.serving.runtime import Runtime, score_batches
 
     runtime = Runtime.load(bundle)
     model = load_keras_model(Path(model_dir) / "model.keras")
@@ -253,7 +253,7 @@ def cold_start(bundle: Path, texts: list[str], work: Path) -> dict[str, Any]:
 
 def scaling(bundle: Path, texts: list[str], sizes=(100, 1000, 10000), repeat: int = 3) -> dict[str, Any]:
     """Runtime time for growing numbers of documents (reviews reused), and short vs long documents."""
-    from toolkit.runtime import Runtime, score_batches
+    from toolkit.serving.runtime import Runtime, score_batches
 
     runtime = Runtime.load(bundle)
     rows = []

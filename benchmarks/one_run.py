@@ -17,8 +17,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 def main(argv: list[str]) -> None:
     import argparse
 
-    from toolkit.config import parse_set_options
-    from toolkit.train import train_model
+    from toolkit.training.config import parse_set_options
+    from toolkit.training.train import train_model
 
     from .accuracy import config_for
     from .common import peak_rss_mib

@@ -59,7 +59,7 @@ def checkpoint(results: dict, quick: bool) -> None:
 
 
 def part_accuracy(results: dict, quick: bool) -> None:
-    from toolkit.config import parse_set_options
+    from toolkit.training.config import parse_set_options
 
     from .accuracy import CONFIGS, config_for, load_corpus, run_peer
 
@@ -128,7 +128,7 @@ def part_cv(results: dict, quick: bool) -> None:
 
 
 def _export(model_dir: Path, name: str, quantize: str | None = None) -> Path:
-    from toolkit.export import export_model
+    from toolkit.training.export import export_model
 
     out = WORK_DIR / "bundles" / name
     return export_model(model_dir, out, overwrite=True, quantize=quantize)
@@ -162,7 +162,7 @@ def part_inference(results: dict, quick: bool) -> None:
 
 
 def _runtime_docs_per_s(bundle: Path, texts: list[str]) -> dict[str, float]:
-    from toolkit.runtime import Runtime
+    from toolkit.serving.runtime import Runtime
 
     from .common import best_of
 
@@ -174,7 +174,7 @@ def _runtime_docs_per_s(bundle: Path, texts: list[str]) -> dict[str, float]:
 
 
 def part_spacy(results: dict, quick: bool) -> None:
-    from toolkit.corpus import load_polarity, train_test_split
+    from toolkit.training.corpus import load_polarity, train_test_split
 
     import spacy
 

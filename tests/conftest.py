@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
+
+# The shared helpers (model_factory, spacy_helpers, boundary) live beside this file.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # Locally installed plugins must not change test results.
 os.environ["TOOLKIT_LOAD_PLUGINS"] = ""

@@ -99,7 +99,7 @@ def write_trained_model(out: Path, policy: str = "dynamic", max_len: int = 32, m
     import keras
 
     from toolkit import __version__, registry
-    from toolkit.vocab import Vocab, pad_fixed
+    from toolkit.serving.vocab import Vocab, pad_fixed
 
     keras.utils.set_random_seed(seed)
     texts, labels = synthetic_corpus(seed=seed)
@@ -120,7 +120,7 @@ def write_trained_model(out: Path, policy: str = "dynamic", max_len: int = 32, m
         arch_reg = registry.lookup("architecture", architecture)
         extra = {}
         if getattr(arch_obj, "needs_token_weights", False):
-            from toolkit.train import nb_token_weights
+            from toolkit.training.train import nb_token_weights
 
             extra["token_weights"] = nb_token_weights(ids[:n_train], y[:n_train], len(vocab), len(LABELS))
         model = arch_obj.build(len(vocab), 16, None, True, max_len, LABELS, **extra)
@@ -193,7 +193,7 @@ def exported_bundle(name: str = "cnn", quantize: str | None = None) -> Path:
     """The bundle of :func:`trained_model_dir` (cached per process); copy it before modifying it."""
     key = ("bundle", name, quantize)
     if key not in _CACHE:
-        from toolkit.export import export_model
+        from toolkit.training.export import export_model
 
         out = cache_root() / f"bundle-{name}-{quantize or 'fp32'}"
         _CACHE[key] = export_model(trained_model_dir(name), out, quantize=quantize)
@@ -278,7 +278,7 @@ def make_onnx_bundle(out: Path, policy: str = "dynamic", max_len: int = 8, min_l
     import onnx
 
     from toolkit import __version__
-    from toolkit.bundle import finalize_bundle
+    from toolkit.serving.bundle import finalize_bundle
 
     out.mkdir(parents=True)
     onnx.save_model(toy_onnx_model(policy, max_len), str(out / "model.onnx"))
@@ -286,7 +286,7 @@ def make_onnx_bundle(out: Path, policy: str = "dynamic", max_len: int = 8, min_l
     (out / "README.md").write_text("# toy bundle\n", encoding="utf-8")
     meta = {
         "labels": LABELS,
-        "tokenizer": tokenizer or {"name": "nltk", "config": {}, "plugin": "toolkit.tokenizers.nltk_style",
+        "tokenizer": tokenizer or {"name": "nltk", "config": {}, "plugin": "toolkit.serving.tokenizers.nltk_style",
                                    "distribution": "toolkit", "version": __version__},
         "vocab": {"size": len(TOY_VOCAB), "min_count": 1, "max_size": None, "ngrams": 1},
         "length_policy": policy, "max_len": max_len, "min_len": min_len,

@@ -69,7 +69,7 @@ def test_example_plugin_is_installed_and_listed(fasttext_plugin):
     row = rows["fasttext"]
     assert (row["distribution"], row["version"], row["error"]) == (EXAMPLE, fasttext_plugin, None)
     assert row["embeddings"] == ["fasttext"] and row["architectures"] == ["bilstm"] and row["tokenizers"] == []
-    assert rows["toolkit.architectures.cnn"]["architectures"] == ["cnn", "seed-cnn"]  # built-ins still there
+    assert rows["toolkit.training.architectures.cnn"]["architectures"] == ["cnn", "seed-cnn"]  # built-ins still there
 
     table = runner.invoke(app, ["plugins"])
     assert table.exit_code == 0, table.output
@@ -294,7 +294,7 @@ def test_scaffold_refuses_an_existing_folder(tmp_path):
 
 def test_scaffold_plugin_works_in_process(tmp_path, monkeypatch):
     """The generated module is a valid plugin as written (no install needed)."""
-    from toolkit.scaffold import new_plugin
+    from toolkit.cli.scaffold import new_plugin
 
     skeleton = new_plugin("toolkit-inproc", tmp_path)
     monkeypatch.syspath_prepend(str(skeleton.path))
@@ -430,7 +430,7 @@ def bad_plugins(bad_site, monkeypatch):
 EXPECTED_ERRORS = {
     "importfails": ["failed to import", "needs libfoo"],
     "hookraises": ["failed in register_embeddings", "no GPU found"],
-    "clash": ["embedding 'word2vec' is registered twice", "'toolkit.embeddings.word2vec'", "'clash'"],
+    "clash": ["embedding 'word2vec' is registered twice", "'toolkit.training.embeddings.word2vec'", "'clash'"],
     "badcontract": ["invalid name ''"],
     "badsignature": ["not a valid toolkit plugin", "callback"],
     "typo": ["register_tokenizer", "not a toolkit hook"],
@@ -449,14 +449,14 @@ def test_toolkit_plugins_lists_every_broken_plugin_by_name_and_keeps_the_rest(ba
     # what the broken plugins could still provide is listed; the built-ins are all there
     assert rows["hookraises"]["tokenizers"] == ["still-works"]
     assert rows["clash"]["embeddings"] == ["clash-own"]
-    assert rows["toolkit.embeddings.word2vec"]["embeddings"] == ["word2vec"]
+    assert rows["toolkit.training.embeddings.word2vec"]["embeddings"] == ["word2vec"]
     assert {"nltk", "spacy"} <= {t for row in rows.values() for t in row["tokenizers"]}
 
     table = runner.invoke(app, ["plugins"])
     assert table.exit_code == 0
     failed = [line for line in table.stderr.splitlines() if line.startswith("failed: ")]
     assert sorted(line.split(":")[1].strip() for line in failed) == sorted(EXPECTED_ERRORS)
-    assert "toolkit.tokenizers.nltk_style" in table.stdout
+    assert "toolkit.serving.tokenizers.nltk_style" in table.stdout
 
 
 def test_broken_plugins_warn_once_by_name(bad_plugins):
@@ -478,7 +478,7 @@ def test_builtins_keep_working_and_bad_components_name_their_plugin(bad_plugins)
     assert registry.create_embedding("clash-own").dim == 8
 
     with pytest.raises(RegistryError, match=r"embedding 'word2vec' is registered twice: by plugin "
-                                            r"'toolkit.embeddings.word2vec' and by plugin 'clash'"):
+                                            r"'toolkit.training.embeddings.word2vec' and by plugin 'clash'"):
         registry.create_embedding("word2vec")
     with pytest.raises(RegistryError, match="registered twice"):
         registry.get_embeddings()  # the full listing refuses the ambiguity too
@@ -521,7 +521,7 @@ def test_toolkit_train_works_with_broken_plugins_installed(bad_plugins, tmp_path
     assert meta["embedding"]["distribution"] == meta["architecture"]["distribution"] == "toolkit"
 
     for args, fragment in (
-        (["--embedding", "word2vec"], "registered twice: by plugin 'toolkit.embeddings.word2vec' and by plugin 'clash'"),
+        (["--embedding", "word2vec"], "registered twice: by plugin 'toolkit.training.embeddings.word2vec' and by plugin 'clash'"),
         (["--embedding", "hollow"], "from plugin 'badcontract' (toolkit-badplugins) breaks the embedding contract"),
     ):
         bad = runner.invoke(app, common + ["--out", str(tmp_path / "bad")] + args)

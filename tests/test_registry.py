@@ -41,7 +41,7 @@ def test_hookimpl_is_reexported():
 def test_builtin_tokenizers_are_registered_by_default_plugins():
     regs = registry.get_tokenizers()
     assert {"nltk", "spacy"} <= set(regs)
-    assert regs["nltk"].plugin == "toolkit.tokenizers.nltk_style"
+    assert regs["nltk"].plugin == "toolkit.serving.tokenizers.nltk_style"
     assert regs["nltk"].distribution == "toolkit"
     assert regs["nltk"].version == toolkit.__version__
 
@@ -88,10 +88,10 @@ def test_clash_names_both_plugins():
         with pytest.raises(RegistryError) as err:
             registry.get_tokenizers()
         message = str(err.value)
-        assert "toolkit.tokenizers.nltk_style" in message and "clashing-plugin" in message
+        assert "toolkit.serving.tokenizers.nltk_style" in message and "clashing-plugin" in message
     finally:
         registry.unregister_plugin("clashing-plugin")
-    assert registry.get_tokenizers()["nltk"].plugin == "toolkit.tokenizers.nltk_style"
+    assert registry.get_tokenizers()["nltk"].plugin == "toolkit.serving.tokenizers.nltk_style"
 
 
 def test_plugin_whose_hook_raises_is_reported_and_others_still_work():
@@ -186,4 +186,4 @@ def test_plugins_cli_json_lists_builtins():
     result = CliRunner().invoke(app, ["plugins", "--json"])
     assert result.exit_code == 0
     rows = {row["plugin"]: row for row in json.loads(result.output)}
-    assert rows["toolkit.tokenizers.nltk_style"]["tokenizers"] == ["nltk"]
+    assert rows["toolkit.serving.tokenizers.nltk_style"]["tokenizers"] == ["nltk"]

@@ -21,7 +21,7 @@ def register_tokenizers(register):
     ``factory(**options)`` returns an object with ``__call__(text) -> list[str]``
     and a JSON-serialisable ``config`` dict such that ``factory(**config)``
     rebuilds an identical tokenizer; optionally ``whitespace_separable = True``
-    (see ``docs/plugins.md`` and :mod:`toolkit.doc_encoding`).
+    (see ``docs/plugins.md`` and :mod:`toolkit.serving.doc_encoding`).
     """
 
 
@@ -45,5 +45,5 @@ def register_architectures(register):
     ``token_ids`` [batch, length] and whose output is ``probabilities``
     [batch, len(labels)]. An architecture whose ``needs_token_weights`` is
     true is also passed ``token_weights=`` (float32 [vocab_size], see
-    :func:`toolkit.train.nb_token_weights`).
+    :func:`toolkit.training.train.nb_token_weights`).
     """

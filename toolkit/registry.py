@@ -30,21 +30,21 @@ from typing import Any, Callable
 
 import pluggy
 
-from . import hookspecs
-from .errors import ContractError, PluginLoadError, RegistryError, ToolkitError
+from toolkit import hookspecs
+from toolkit.errors import ContractError, PluginLoadError, RegistryError, ToolkitError
 
 ENTRY_POINT_GROUP = "toolkit"
 ENV_LOAD_PLUGINS = "TOOLKIT_LOAD_PLUGINS"
 
 #: Built-in plugins, registered on the same manager as third-party ones.
 DEFAULT_PLUGINS: tuple[str, ...] = (
-    "toolkit.tokenizers.nltk_style",
-    "toolkit.tokenizers.spacy_tokens",
-    "toolkit.embeddings.learned",
-    "toolkit.embeddings.word2vec",
-    "toolkit.embeddings.glove",
-    "toolkit.architectures.cnn",
-    "toolkit.architectures.cnn_lstm",
+    "toolkit.serving.tokenizers.nltk_style",
+    "toolkit.serving.tokenizers.spacy_tokens",
+    "toolkit.training.embeddings.learned",
+    "toolkit.training.embeddings.word2vec",
+    "toolkit.training.embeddings.glove",
+    "toolkit.training.architectures.cnn",
+    "toolkit.training.architectures.cnn_lstm",
 )
 
 #: The three kinds of component, and the hook that registers each.
@@ -84,7 +84,7 @@ _state = _State()
 
 
 def _toolkit_version() -> str:
-    from . import __version__
+    from toolkit import __version__
 
     return __version__
 

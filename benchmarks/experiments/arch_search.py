@@ -1,6 +1,6 @@
 """Architecture search on the polarity corpus, standard split (train cv0-8, test cv9).
 
-Runs the real training path (``toolkit.train.fit`` + ``evaluate_fit``: 10%
+Runs the real training path (``toolkit.training.train.fit`` + ``evaluate_fit``: 10%
 stratified validation, best epoch by validation accuracy, early stopping) for
 one architecture configuration and one or more seeds, and appends one JSON line
 per run to ``benchmarks/experiments/results.jsonl``. Tokenized texts are cached
@@ -37,7 +37,7 @@ CACHE = Path(os.environ.get("TOOLKIT_EXP_CACHE", "/tmp/toolkit_exp"))
 
 def _install_token_cache() -> None:
     """Memoise ``tokenize_texts`` on disk, keyed by tokenizer config and texts."""
-    from toolkit import train as train_mod
+    from toolkit.training import train as train_mod
 
     original = train_mod.tokenize_texts
 
@@ -58,7 +58,7 @@ def _install_token_cache() -> None:
 
 
 class _StandInLearned:
-    """Used only while toolkit.embeddings.learned is not there yet: random init, learned."""
+    """Used only while toolkit.training.embeddings.learned is not there yet: random init, learned."""
 
     def __init__(self, dim: int = 100, trainable: bool = True):
         self.dim, self.trainable = dim, trainable
@@ -84,7 +84,7 @@ def _ensure_learned_embedding() -> None:
 
     if "learned" not in registry.get_embeddings():
         registry.register_plugin(_StandInPlugin(), "experiments-stand-in")
-        print("note: toolkit.embeddings.learned is missing; using a stand-in (random init, trainable)")
+        print("note: toolkit.training.embeddings.learned is missing; using a stand-in (random init, trainable)")
 
 
 def _parse_pairs(pairs: list[str]) -> dict:
@@ -115,9 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from toolkit import registry
-    from toolkit.config import Config, preset_overrides
-    from toolkit.corpus import k_folds, load_polarity, train_test_split
-    from toolkit.train import evaluate_fit, fit
+    from toolkit.training.config import Config, preset_overrides
+    from toolkit.training.corpus import k_folds, load_polarity, train_test_split
+    from toolkit.training.train import evaluate_fit, fit
 
     _install_token_cache()
     _ensure_learned_embedding()
@@ -175,7 +175,8 @@ def _tracer(config, test):
     """An ``on_epoch`` callback recording test accuracy per epoch (captures the model and vocabulary)."""
     import numpy as np
 
-    from toolkit import registry, train as train_mod
+    from toolkit import registry
+from toolkit.training import train as train_mod
 
     seen: dict = {}
     trace: list[float] = []
@@ -219,8 +220,8 @@ def _onnx_check(result, test) -> float:
     import tensorflow as tf
     import tf2onnx
 
-    from toolkit.prepare import tokenize_texts
-    from toolkit.vocab import pad
+    from toolkit.training.prepare import tokenize_texts
+    from toolkit.serving.vocab import pad
 
     prep = result.prepared
     ids = prep.vocab.encode_many(tokenize_texts(test.texts, prep.tokenizer))

@@ -1,6 +1,6 @@
 """One-off check, before `bag_weights` existed: the default cnn with its bag branch scaled by
 naive-Bayes weights (mode ``abs``: |log-count ratio|; ``none``: unscaled), trained through
-toolkit.train.fit on chosen polarity folds (seed 0).
+toolkit.training.train.fit on chosen polarity folds (seed 0).
 
     python benchmarks/experiments/checks/nb_weights_folds.py abs|none 0,2,8
 
@@ -9,11 +9,11 @@ Results: nb_weights_folds.log. The built-in option is now `cnn` `bag_weights="nb
 import sys, json, time, os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
-from toolkit import train as T, registry
-from toolkit.config import Config
-from toolkit.corpus import load_polarity, k_folds
-from toolkit.architectures.cnn import CNN
-from toolkit.architectures import _common as c
+from toolkit.training import train as T, registry
+from toolkit.training.config import Config
+from toolkit.training.corpus import load_polarity, k_folds
+from toolkit.training.architectures.cnn import CNN
+from toolkit.training.architectures import _common as c
 from toolkit.hookspecs import hookimpl
 
 mode = sys.argv[1]; folds_wanted = [int(x) for x in sys.argv[2].split(",")]; alpha = float(sys.argv[3]) if len(sys.argv) > 3 else 1.0

@@ -6,8 +6,8 @@ tokens of our `nltk` tokenizer. Needs scikit-learn, which toolkit does not depen
     PYTHONPATH=/tmp/sk python benchmarks/experiments/checks/nbsvm_sklearn.py   # -> nbsvm_sklearn.log
 """
 import numpy as np, sys
-from toolkit.corpus import load_polarity
-from toolkit.tokenizers.nltk_style import NltkStyleTokenizer
+from toolkit.training.corpus import load_polarity
+from toolkit.serving.tokenizers.nltk_style import NltkStyleTokenizer
 from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.svm import LinearSVC
 from sklearn.linear_model import LogisticRegression

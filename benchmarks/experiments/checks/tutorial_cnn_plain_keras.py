@@ -9,10 +9,10 @@ Results: tutorial_cnn_plain_keras.log (one JSON line per run).
 """
 import sys, time, json
 import numpy as np
-from toolkit.corpus import load_polarity, train_test_split
-from toolkit.tokenizers.nltk_style import NltkStyleTokenizer
-from toolkit.vocab import Vocab
-from toolkit.train import set_seed
+from toolkit.training.corpus import load_polarity, train_test_split
+from toolkit.serving.tokenizers.nltk_style import NltkStyleTokenizer
+from toolkit.serving.vocab import Vocab
+from toolkit.training.train import set_seed
 
 seed = int(sys.argv[1]); out = sys.argv[2]; drop_oov = sys.argv[3] == "drop"
 corpus = load_polarity()

@@ -10,7 +10,7 @@ covers the vocabulary tokens fastText did not keep (rarer than its
 report counts how many rows came from n-grams alone (``from_ngrams``).
 
 The weight matrix and its coverage report are built by
-:func:`toolkit.embeddings.build_matrix`, like the built-in providers: row 0
+:func:`toolkit.training.embeddings.build_matrix`, like the built-in providers: row 0
 (padding) zeros, ``<unk>`` and tokens without any vector drawn from the
 vectors' distribution, optional rescaling to Keras' initialiser scale.
 
@@ -24,7 +24,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from toolkit.embeddings import build_matrix
+from toolkit.training.embeddings import build_matrix
 from toolkit.errors import EmbeddingError
 
 NAME = "fasttext"
@@ -73,7 +73,7 @@ class FastTextEmbedding:
         workers: gensim worker threads (1 for reproducible vectors).
         trainable: fine-tune the embedding with the task.
         rescale: centre the vectors and scale them to Keras' initialiser scale
-            (see :func:`toolkit.embeddings.build_matrix`).
+            (see :func:`toolkit.training.embeddings.build_matrix`).
         progress: show a progress bar while training (not part of ``config``).
     """
 

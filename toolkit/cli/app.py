@@ -1,0 +1,373 @@
+"""The ``toolkit`` command line (Typer).
+
+Each command is a thin wrapper over a plain function. Errors the user can cause
+become one line on stderr and a non-zero exit code. Heavy libraries
+(TensorFlow, gensim, tf2onnx) are imported inside the commands that need them,
+so ``toolkit --help`` is instant.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, List, Optional
+
+import typer
+
+from toolkit.cli.common import cli_errors, parse_options
+from toolkit.errors import ConfigError, ToolkitError
+
+app = typer.Typer(
+    name="toolkit",
+    help="Train review-sentiment models in Keras and serve them as ONNX from spaCy.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+vocab_app = typer.Typer(help="Build and inspect vocabularies.", no_args_is_help=True)
+data_app = typer.Typer(help="Get and inspect corpora.", no_args_is_help=True)
+app.add_typer(vocab_app, name="vocab")
+app.add_typer(data_app, name="data")
+
+
+def _add_embeddings_app() -> None:
+    from toolkit.cli.embeddings import app as embeddings_app  # light: gensim loads inside its commands
+
+    app.add_typer(embeddings_app, name="embeddings")
+
+
+DataOpt = typer.Option(None, "--data", help="Corpus: folder tree, .jsonl or .csv (default: the polarity corpus).")
+EncodingOpt = typer.Option("utf-8", "--encoding", help="Text encoding of the corpus files.")
+TextFieldOpt = typer.Option("text", "--text-field", help="Text column/field of a CSV or JSONL corpus.")
+LabelFieldOpt = typer.Option("label", "--label-field", help="Label column/field of a CSV or JSONL corpus.")
+
+
+# ---------------------------------------------------------------------------
+# plugins
+# ---------------------------------------------------------------------------
+plugins_app = typer.Typer(help="List installed plugins (no subcommand), or create a new plugin package.")
+app.add_typer(plugins_app, name="plugins")
+
+
+@plugins_app.callback(invoke_without_command=True)
+@cli_errors
+def plugins_cmd(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """List installed plugins: name, version and the components each provides."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from toolkit import registry
+
+    rows = registry.plugin_info()
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("plugin", "distribution", "version", "tokenizers", "embeddings", "architectures")
+    for row in rows:
+        table.add_row(
+            row["plugin"], row["distribution"], row["version"],
+            ", ".join(row["tokenizers"]), ", ".join(row["embeddings"]), ", ".join(row["architectures"]),
+        )
+    Console(width=160).print(table)
+    for row in rows:
+        if row["error"]:
+            typer.echo(f"failed: {row['plugin']}: {row['error']}", err=True)
+
+
+@plugins_app.command("new")
+@cli_errors
+def plugins_new_cmd(
+    name: str = typer.Argument(..., help="Distribution name of the new plugin, e.g. toolkit-shout."),
+    directory: Path = typer.Option(Path("."), "--dir", help="Folder to create the plugin folder in."),
+) -> None:
+    """Write a new plugin package (pyproject with the entry point, one hook, a test, a README)."""
+    from toolkit.cli.scaffold import new_plugin
+
+    plugin = new_plugin(name, directory)
+    typer.echo(plugin.summary())
+
+
+# ---------------------------------------------------------------------------
+# vocab
+# ---------------------------------------------------------------------------
+@vocab_app.command("build")
+@cli_errors
+def vocab_build_cmd(
+    out: Path = typer.Option(Path("vocab.txt"), "--out", "-o", help="Where to write vocab.txt."),
+    data: Optional[Path] = DataOpt,
+    tokenizer: str = typer.Option("nltk", "--tokenizer", "-t", help="Tokenizer name (see `toolkit plugins`)."),
+    tokenizer_option: Optional[List[str]] = typer.Option(None, "--tokenizer-option", "-T", help="key=value, repeatable."),
+    min_count: int = typer.Option(2, "--min-count", help="Keep tokens seen at least this often."),
+    max_size: Optional[int] = typer.Option(None, "--max-size", help="Keep at most this many tokens."),
+    ngrams: int = typer.Option(1, "--ngrams", help="Add word n-grams up to this n (2 = bigrams)."),
+    split: str = typer.Option("train", "--split", help="Build from the 'train' split or 'all' documents."),
+    encoding: str = EncodingOpt,
+    text_field: str = TextFieldOpt,
+    label_field: str = LabelFieldOpt,
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing file."),
+) -> None:
+    """Build a vocabulary from a corpus and print its size and coverage."""
+    from toolkit.training.prepare import vocab_summary
+
+    summary = vocab_summary(
+        data=data, tokenizer=tokenizer, tokenizer_options=parse_options(tokenizer_option, "tokenizer"),
+        min_count=min_count, max_size=max_size, ngrams=ngrams, split=split, encoding=encoding,
+        text_field=text_field, label_field=label_field, out=out, overwrite=overwrite,
+    )
+    typer.echo(summary.render())
+
+
+# ---------------------------------------------------------------------------
+# data
+# ---------------------------------------------------------------------------
+@data_app.command("fetch")
+@cli_errors
+def data_fetch_cmd(
+    name: str = typer.Argument(..., help="Corpus to fetch: polarity."),
+    dest: Path = typer.Option(Path("data/review_polarity"), "--dest", help="Folder to unpack into."),
+    url: Optional[str] = typer.Option(None, "--url", help="Archive URL (default: the public home)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing copy."),
+) -> None:
+    """Download a public corpus, unpack it and verify it."""
+    if name != "polarity":
+        raise ToolkitError(f"unknown corpus {name!r}; available: polarity")
+    from toolkit.training.fetch import POLARITY_URL, fetch_polarity, verify_polarity
+
+    path = fetch_polarity(dest, url or POLARITY_URL, overwrite=overwrite)
+    counts = verify_polarity(path)
+    typer.echo(f"polarity corpus ready at {path} ({counts['files']} files: {counts['pos']} pos, {counts['neg']} neg)")
+    typer.echo(f"use it with --data {path} or TOOLKIT_POLARITY_DIR={path}")
+
+
+@data_app.command("info")
+@cli_errors
+def data_info_cmd(
+    data: Optional[Path] = DataOpt,
+    encoding: str = EncodingOpt,
+    text_field: str = TextFieldOpt,
+    label_field: str = LabelFieldOpt,
+) -> None:
+    """Print the size, labels and split of a corpus."""
+    from toolkit.training.corpus import load_corpus, train_test_split
+
+    corpus = load_corpus(data, text_field=text_field, label_field=label_field, encoding=encoding)
+    train, test = train_test_split(corpus)
+    typer.echo(f"corpus: {corpus.name}")
+    typer.echo(f"documents: {len(corpus)}; labels: {corpus.label_counts()}")
+    kind = "predefined folds (test = fold 9)" if corpus.has_folds else "seeded stratified split (10% test)"
+    typer.echo(f"split: {kind}: {len(train)} train, {len(test)} test")
+
+
+# ---------------------------------------------------------------------------
+# train / evaluate
+# ---------------------------------------------------------------------------
+def build_config(config_file: Optional[Path], overrides: dict[str, Any], preset: bool = False):
+    """The config file (or the defaults) with ``overrides`` applied. ``preset``: the chosen
+    architecture's ``recommended`` settings go in between (over the file, under the overrides)."""
+    from toolkit.training.config import Config, preset_overrides
+
+    base = Config.from_file(config_file) if config_file else Config()
+    config = base.with_overrides(overrides) if overrides else base
+    if not preset:
+        return config
+    from toolkit.registry import create_architecture
+
+    arch = create_architecture(config.architecture.name, **config.architecture.options)
+    recommended = getattr(arch, "recommended", None)
+    if not recommended:
+        raise ConfigError(f"--preset: architecture {config.architecture.name!r} has no recommended settings "
+                          f"(its 'recommended' attribute is empty or missing)")
+    return base.with_overrides({**preset_overrides(recommended), **overrides})
+
+
+@app.command("train")
+@cli_errors
+def train_cmd(
+    out: Path = typer.Option(Path("runs/model"), "--out", "-o", help="Output folder (refused if it exists)."),
+    config_file: Optional[Path] = typer.Option(None, "--config", "-c", help="Training config (TOML or JSON)."),
+    data: Optional[Path] = DataOpt,
+    text_field: Optional[str] = typer.Option(None, "--text-field", help="Text column/field of CSV or JSONL."),
+    label_field: Optional[str] = typer.Option(None, "--label-field", help="Label column/field of CSV or JSONL."),
+    encoding: Optional[str] = typer.Option(None, "--encoding", help="Text encoding of the corpus."),
+    test_share: Optional[float] = typer.Option(None, "--test-share", help="Test share for corpora without folds."),
+    tokenizer: Optional[str] = typer.Option(None, "--tokenizer", "-t", help="Tokenizer name."),
+    tokenizer_option: Optional[List[str]] = typer.Option(None, "--tokenizer-option", "-T", help="key=value."),
+    embedding: Optional[str] = typer.Option(None, "--embedding", "-e", help="Embedding provider name."),
+    embedding_option: Optional[List[str]] = typer.Option(None, "--embedding-option", "-E", help="key=value."),
+    architecture: Optional[str] = typer.Option(None, "--architecture", "-a", help="Architecture name."),
+    architecture_option: Optional[List[str]] = typer.Option(None, "--architecture-option", "-A", help="key=value."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Training epochs."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Batch size."),
+    learning_rate: Optional[float] = typer.Option(None, "--learning-rate", "--lr", help="Learning rate."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed."),
+    set_: Optional[List[str]] = typer.Option(None, "--set", help="Any config field: section.field=value."),
+    preset: bool = typer.Option(False, "--preset", help="Use the architecture's recommended tokenizer, vocabulary, "
+                                "embedding and training settings (over --config, under the other options)."),
+    cv: int = typer.Option(0, "--cv", help="k-fold cross-validation instead of one split (polarity: 10)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output folder."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No per-epoch progress."),
+) -> None:
+    """Train a model: clean -> vocabulary -> embedding -> model -> fit; write a model folder."""
+    from toolkit.training.config import parse_set_options
+
+    overrides: dict[str, Any] = {}
+    simple = {
+        "data.path": str(data) if data else None, "data.text_field": text_field, "data.label_field": label_field,
+        "data.encoding": encoding, "data.test_share": test_share, "tokenizer.name": tokenizer,
+        "embedding.name": embedding, "architecture.name": architecture, "training.epochs": epochs,
+        "training.batch_size": batch_size, "training.learning_rate": learning_rate, "training.seed": seed,
+    }
+    overrides.update({k: v for k, v in simple.items() if v is not None})
+    # A new component name starts from that component's defaults, unless options are given.
+    for section, name in (("tokenizer", tokenizer), ("embedding", embedding), ("architecture", architecture)):
+        if name is not None:
+            overrides[f"{section}.options"] = {}
+    for section, pairs in (("tokenizer", tokenizer_option), ("embedding", embedding_option),
+                           ("architecture", architecture_option)):
+        for key, value in parse_options(pairs, section).items():
+            overrides[f"{section}.options.{key}"] = value
+    overrides.update(parse_set_options(set_))
+    config = build_config(config_file, overrides, preset=preset)
+    command = "toolkit " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("toolkit") else None
+
+    if cv:
+        run_cross_validation(config, cv, out, overwrite=overwrite, progress=not quiet)
+        return
+    from toolkit.training.train import train_model
+
+    metrics = train_model(config, out, overwrite=overwrite, progress=not quiet, command=command)
+    typer.echo(format_metrics(metrics))
+    typer.echo(f"model folder: {out}")
+
+
+def run_cross_validation(config, k: int, out: Path, overwrite: bool, progress: bool) -> dict:
+    from toolkit.serving.bundle import atomic_dir
+    from toolkit.errors import OutputExistsError
+    from toolkit.training.train import cross_validate
+
+    if out.exists() and not overwrite:
+        raise OutputExistsError(f"output folder {out} exists; pass --overwrite to replace it")
+
+    def on_fold(i: int, row: dict) -> None:
+        typer.echo(f"fold {i}: accuracy {row['accuracy']:.4f} ({row['n_test']} docs, {row['train_seconds']:.0f}s)")
+
+    result = cross_validate(config, k, progress=progress, on_fold=on_fold)
+    typer.echo(f"{k}-fold accuracy: {result['mean_accuracy']:.4f} +- {result['std_accuracy']:.4f}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_dir(out, overwrite=overwrite, expect=("cv.json",)) as tmp:
+        (Path(tmp) / "cv.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        (Path(tmp) / "config.toml").write_text(config.to_toml(), encoding="utf-8")
+    typer.echo(f"written: {out / 'cv.json'}")
+    return result
+
+
+def format_metrics(metrics: dict) -> str:
+    lines = [f"test accuracy: {metrics['accuracy']:.4f} on {metrics['n_test']} documents "
+             f"(macro F1 {metrics['macro_f1']:.4f})"]
+    for label, m in metrics["per_label"].items():
+        lines.append(f"  {label}: precision {m['precision']:.3f} recall {m['recall']:.3f} f1 {m['f1']:.3f} "
+                     f"support {m['support']}")
+    labels = metrics["labels"]
+    lines.append("  confusion (rows true, columns predicted): " + ", ".join(labels))
+    for label, row in zip(labels, metrics["confusion_matrix"]):
+        lines.append(f"    {label}: {row}")
+    if "train_seconds" in metrics:
+        lines.append(f"train time: {metrics['train_seconds']:.1f}s; best epoch {metrics['best_epoch']} "
+                     f"of {metrics['epochs_run']}")
+    return "\n".join(lines)
+
+
+@app.command("evaluate")
+@cli_errors
+def evaluate_cmd(
+    model_dir: Path = typer.Argument(..., help="A model folder written by `toolkit train`."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Corpus (default: the one the model was trained on)."),
+    split: str = typer.Option("test", "--split", help="test, train or all."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Evaluate a trained model on a corpus split."""
+    from toolkit.training.train import evaluate_model
+
+    metrics = evaluate_model(model_dir, data=data, split=split)
+    typer.echo(json.dumps(metrics, indent=2) if as_json else format_metrics(metrics))
+
+
+# ---------------------------------------------------------------------------
+# export / predict
+# ---------------------------------------------------------------------------
+@app.command("export")
+@cli_errors
+def export_cmd(
+    model_dir: Path = typer.Argument(..., help="A model folder written by `toolkit train`."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Bundle folder (default: exports/<model name>)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing bundle."),
+    quantize: Optional[str] = typer.Option(None, "--quantize", help="int8: dynamic quantization, kept if accuracy holds."),
+    opset: int = typer.Option(17, "--opset", help="ONNX opset (>= 17)."),
+) -> None:
+    """Export a trained model to an ONNX bundle (checked against Keras on the test split)."""
+    from toolkit.training.export import export_model, export_summary
+
+    path = export_model(model_dir, out, overwrite=overwrite, quantize=quantize, opset=opset,
+                        command="toolkit " + " ".join(sys.argv[1:]))
+    typer.echo(export_summary(path))
+
+
+@app.command("predict")
+@cli_errors
+def predict_cmd(
+    bundle: Path = typer.Argument(..., help="A bundle folder written by `toolkit export`."),
+    texts: Optional[List[str]] = typer.Argument(None, help="Texts to score."),
+    file: Optional[Path] = typer.Option(None, "--file", "-f", help="Text lines, JSONL or CSV to score."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="JSONL output for --file."),
+    text_field: str = typer.Option("text", "--text-field", help="Text field of a JSONL/CSV input."),
+    batch_size: int = typer.Option(64, "--batch-size", help="Documents per onnxruntime call."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="onnxruntime intra-op threads."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out file."),
+) -> None:
+    """Score texts with a bundle (onnxruntime; no TensorFlow): one JSON line per text."""
+    if file is not None:
+        if out is None:
+            raise ToolkitError("--file needs --out (the JSONL file to write)")
+        from toolkit.serving.runtime import predict_file
+
+        summary = predict_file(bundle, file, out, text_field=text_field, batch_size=batch_size, threads=threads,
+                               overwrite=overwrite)
+        counts = ", ".join(f"{label} {n}" for label, n in summary["labels"].items())
+        typer.echo(f"scored {summary['documents']} documents in {summary['seconds']:.2f}s ({counts}); "
+                   f"written: {summary['out']}")
+        return
+    if not texts:
+        raise ToolkitError("give texts to score, or --file")
+    from toolkit.serving.runtime import Runtime
+
+    runtime = Runtime.load(bundle, threads=threads)
+    for record in runtime.predict(list(texts), batch_size=batch_size):
+        typer.echo(json.dumps(record))
+
+
+_add_embeddings_app()
+
+
+def _add_command_modules() -> None:
+    """Commands kept in their own modules (each light at import; engines load inside the commands)."""
+    from toolkit.cli import score, serve
+
+    for module in (score, serve):
+        module.register(app)
+
+
+_add_command_modules()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,338 @@
+"""Model bundles: the folder ``toolkit export`` writes and the runtime reads.
+
+Serving half: this module imports only the standard library (numpy is not even
+needed), so reading a bundle never pulls in TensorFlow.
+
+A bundle is a folder (see ``docs/formats.md``)::
+
+    model.onnx    input token_ids int32 [batch, length], output probabilities
+    vocab.txt     one token per line, in id order
+    README.md     the model card
+    bundle.json   everything serving needs, and the sha256 of every other file
+
+:func:`read_bundle` checks a bundle before anything is loaded from it: the
+folder and ``bundle.json`` exist, the format is ``toolkit-bundle`` of a version
+this toolkit reads, the fields serving needs are present and sane, every listed
+file has its recorded sha256, and the tokenizer it names is installed.
+
+:func:`atomic_dir` is the generic "write a folder completely or not at all"
+helper, used for bundles and for trained-model folders.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from toolkit.errors import BundleError, OutputExistsError, RegistryError
+from toolkit.serving.vocab import UNKNOWN_POLICIES
+
+#: The bundle format this toolkit writes, and the newest it reads.
+FORMAT = "toolkit-bundle"
+FORMAT_VERSION = 1
+BUNDLE_JSON = "bundle.json"
+MODEL_FILE = "model.onnx"
+VOCAB_FILE = "vocab.txt"
+CARD_FILE = "README.md"
+#: Files every bundle must hold (besides bundle.json) and list in ``files``.
+REQUIRED_FILES = (MODEL_FILE, VOCAB_FILE)
+LENGTH_POLICIES = ("fixed", "dynamic")
+INPUT_NAME = "token_ids"
+OUTPUT_NAME = "probabilities"
+
+
+# ---------------------------------------------------------------------------
+# files
+# ---------------------------------------------------------------------------
+def sha256_file(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk_size), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _looks_replaceable(target: Path, expect: Sequence[str]) -> bool:
+    if not target.is_dir() or target.is_symlink():
+        return False
+    if not expect:
+        return True
+    if not any(target.iterdir()):
+        return True  # an empty folder
+    return any((target / name).exists() for name in expect)
+
+
+def _umask() -> int:
+    try:  # Linux: read it without changing it (os.umask sets it, for the whole process)
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def as_new_folder(path: str | os.PathLike) -> None:
+    """Give a ``mkdtemp`` folder (always 0700) the permissions of a new folder under the umask,
+    so a bundle renamed into place is as readable as any folder its user makes."""
+    os.chmod(path, 0o777 & ~_umask())
+
+
+@contextlib.contextmanager
+def atomic_dir(
+    target: str | os.PathLike,
+    overwrite: bool = False,
+    *,
+    expect: Sequence[str] = (),
+) -> Iterator[Path]:
+    """Build a folder in a temporary sibling and rename it to ``target`` when complete.
+
+    Yields the temporary folder (``.<name>.tmp-XXXX`` next to ``target``, so the
+    final rename stays on one file system). When the ``with`` block ends
+    normally the temporary folder becomes ``target``; an existing ``target`` is
+    replaced only when ``overwrite`` is true. On any exception (``KeyboardInterrupt``
+    included) the temporary folder is removed and ``target`` is left as it was,
+    so a folder named ``target`` is always whole.
+
+    ``expect`` guards ``overwrite`` against replacing the wrong folder: when it
+    names files (``expect=("bundle.json",)``), an existing non-empty ``target``
+    is replaced only if it holds at least one of them. A file or a symlink is
+    never replaced.
+
+    Raises:
+        OutputExistsError: ``target`` exists and ``overwrite`` is false, or it
+            does not look like the kind of folder ``expect`` describes.
+    """
+    target = Path(target)
+    _check_target(target, overwrite, expect)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    as_new_folder(tmp)
+    try:
+        yield tmp
+        _check_target(target, overwrite, expect)  # it may have appeared meanwhile
+        if target.exists():
+            old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
+            os.replace(target, old)
+            try:
+                os.replace(tmp, target)
+            except BaseException:
+                os.replace(old, target)
+                raise
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _check_target(target: Path, overwrite: bool, expect: Sequence[str]) -> None:
+    if not (target.exists() or target.is_symlink()):
+        return
+    if not overwrite:
+        raise OutputExistsError(f"{target} exists; pass --overwrite to replace it, or choose another --out")
+    if not _looks_replaceable(target, expect):
+        what = "is not a folder" if not target.is_dir() or target.is_symlink() else (
+            f"does not look like one this command writes (it has none of {', '.join(expect)})"
+        )
+        raise OutputExistsError(f"refusing to replace {target}: it {what}; remove it yourself or choose another --out")
+
+
+def write_json(path: str | os.PathLike, data: Any) -> None:
+    """Write ``data`` as indented UTF-8 JSON with a final newline."""
+    with open(path, "w", encoding="utf-8", newline="\n") as fh:
+        json.dump(data, fh, indent=2, ensure_ascii=False, sort_keys=False)
+        fh.write("\n")
+
+
+def finalize_bundle(folder: str | os.PathLike, meta: dict[str, Any]) -> dict[str, Any]:
+    """Write ``bundle.json`` into ``folder``: ``meta`` plus checksums and sizes.
+
+    Every file in ``folder`` except ``bundle.json`` is listed in ``files``
+    (name -> sha256) and ``file_sizes`` (name -> bytes). Call it last, once every
+    other file is in place. Returns the metadata written.
+    """
+    folder = Path(folder)
+    missing = [name for name in REQUIRED_FILES if not (folder / name).is_file()]
+    if missing:
+        raise BundleError(f"cannot finish the bundle in {folder}: {', '.join(missing)} not written")
+    names = sorted(p.name for p in folder.iterdir() if p.is_file() and p.name != BUNDLE_JSON)
+    meta = dict(meta)
+    meta["format"] = FORMAT
+    meta["format_version"] = FORMAT_VERSION
+    meta["files"] = {name: sha256_file(folder / name) for name in names}
+    meta["file_sizes"] = {name: (folder / name).stat().st_size for name in names}
+    write_json(folder / BUNDLE_JSON, meta)
+    return meta
+
+
+# ---------------------------------------------------------------------------
+# reading
+# ---------------------------------------------------------------------------
+@dataclass
+class BundleInfo:
+    """A checked bundle: where it is and what serving needs from ``bundle.json``."""
+
+    path: Path
+    meta: dict[str, Any]
+    labels: list[str]
+    tokenizer: dict[str, Any]  # {"name", "config", and where known "plugin", "distribution", "version"}
+    length_policy: str
+    max_len: int
+    min_len: int
+    ngrams: int = 1
+    unknown: str = "map"  # out-of-vocabulary words: "map" to <unk> or "drop" (toolkit.serving.vocab)
+    format_version: int = FORMAT_VERSION
+    files: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def model_path(self) -> Path:
+        return self.path / MODEL_FILE
+
+    @property
+    def vocab_path(self) -> Path:
+        return self.path / VOCAB_FILE
+
+    @property
+    def name(self) -> str:
+        return self.meta.get("name") or self.path.name
+
+
+def _field_error(path: Path, message: str) -> BundleError:
+    return BundleError(f"{path / BUNDLE_JSON}: {message}; the bundle is damaged or was not written by toolkit export")
+
+
+def _int_field(meta: dict[str, Any], key: str, path: Path, default: int | None = None) -> int:
+    value = meta.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise _field_error(path, f"{key!r} must be an integer >= 1, got {value!r}")
+    return value
+
+
+def read_bundle(path: str | os.PathLike, verify: bool = True, check_tokenizer: bool = True) -> BundleInfo:
+    """Read and check the bundle in folder ``path``.
+
+    ``verify=False`` skips the sha256 checks (for large bundles loaded often
+    from trusted storage); ``check_tokenizer=False`` skips the registry lookup.
+
+    Raises:
+        BundleError: naming the file or field at fault and what to do.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise BundleError(f"bundle {path} does not exist; pass the folder written by `toolkit export`")
+    if not path.is_dir():
+        raise BundleError(f"bundle {path} is not a folder; pass the folder written by `toolkit export`")
+    meta_path = path / BUNDLE_JSON
+    if not meta_path.is_file():
+        hint = " (it looks like a trained-model folder: run `toolkit export` on it first)" if (path / "model.json").is_file() else ""
+        raise BundleError(f"{path} is not a toolkit bundle: {BUNDLE_JSON} is missing{hint}")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BundleError(f"{meta_path} is not valid JSON: {exc}") from exc
+    if not isinstance(meta, dict):
+        raise _field_error(path, f"expected a JSON object, got {type(meta).__name__}")
+
+    if meta.get("format") != FORMAT:
+        raise _field_error(path, f"'format' is {meta.get('format')!r}, expected {FORMAT!r}")
+    version = meta.get("format_version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise _field_error(path, f"'format_version' must be a positive integer, got {version!r}")
+    if version > FORMAT_VERSION:
+        from toolkit import __version__
+
+        made_by = meta.get("exported_by") or meta.get("toolkit_version") or "version unknown"
+        raise BundleError(
+            f"bundle {path} was made by a newer toolkit ({made_by}; bundle format version {version}) and "
+            f"this toolkit {__version__} reads format versions up to {FORMAT_VERSION}; upgrade: pip install -U toolkit"
+        )
+
+    labels = meta.get("labels")
+    if not isinstance(labels, list) or len(labels) < 2 or not all(isinstance(x, str) and x for x in labels):
+        raise _field_error(path, f"'labels' must be a list of at least two label names, got {labels!r}")
+    if len(set(labels)) != len(labels):
+        raise _field_error(path, f"'labels' has duplicates: {labels!r}")
+    tokenizer = meta.get("tokenizer")
+    if not isinstance(tokenizer, dict) or not isinstance(tokenizer.get("name"), str) or not tokenizer["name"]:
+        raise _field_error(path, f"'tokenizer' must be an object with a 'name', got {tokenizer!r}")
+    tokenizer = dict(tokenizer)
+    tokenizer.setdefault("config", {})
+    if not isinstance(tokenizer["config"], dict):
+        raise _field_error(path, f"'tokenizer.config' must be an object, got {tokenizer['config']!r}")
+    policy = meta.get("length_policy")
+    if policy not in LENGTH_POLICIES:
+        raise _field_error(path, f"'length_policy' must be one of {', '.join(LENGTH_POLICIES)}, got {policy!r}")
+    max_len = _int_field(meta, "max_len", path)
+    min_len = _int_field(meta, "min_len", path, default=1)
+    if min_len > max_len:
+        raise _field_error(path, f"'min_len' ({min_len}) is larger than 'max_len' ({max_len})")
+    vocab_meta = meta.get("vocab") or {}
+    if not isinstance(vocab_meta, dict):
+        raise _field_error(path, f"'vocab' must be an object, got {vocab_meta!r}")
+    ngrams = _int_field(vocab_meta, "ngrams", path, default=1)
+    unknown = vocab_meta.get("unknown", "map")
+    if unknown not in UNKNOWN_POLICIES:
+        raise _field_error(path, f"'vocab.unknown' must be one of {', '.join(UNKNOWN_POLICIES)}, got {unknown!r}")
+
+    files = meta.get("files")
+    if not isinstance(files, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
+        raise _field_error(path, "'files' must map file names to sha256 hex digests")
+    for name in REQUIRED_FILES:
+        if name not in files:
+            raise _field_error(path, f"'files' does not list {name}")
+    for name in files:
+        if Path(name).name != name or name in (".", "..", BUNDLE_JSON):
+            raise _field_error(path, f"'files' lists {name!r}, which is not a plain file name of the bundle")
+    for name, expected in files.items():
+        file_path = path / name
+        if not file_path.is_file():
+            raise BundleError(f"bundle {path} is incomplete: {name} is listed in {BUNDLE_JSON} but missing")
+        if verify:
+            actual = sha256_file(file_path)
+            if actual != expected.lower():
+                raise BundleError(
+                    f"bundle {path}: checksum mismatch for {name} (sha256 {actual[:12]}..., "
+                    f"{BUNDLE_JSON} records {expected[:12]}...); the file was modified or damaged; "
+                    f"export the bundle again"
+                )
+
+    if check_tokenizer:
+        check_tokenizer_installed(tokenizer, path)
+
+    return BundleInfo(
+        path=path,
+        meta=meta,
+        labels=list(labels),
+        tokenizer=tokenizer,
+        length_policy=policy,
+        max_len=max_len,
+        min_len=min_len,
+        ngrams=ngrams,
+        unknown=unknown,
+        format_version=version,
+        files=dict(files),
+    )
+
+
+def check_tokenizer_installed(tokenizer: dict[str, Any], bundle_path: str | os.PathLike = "") -> None:
+    """Raise :class:`BundleError` naming the plugin to install when the tokenizer is unknown."""
+    from toolkit import registry
+
+    try:
+        registry.require("tokenizer", tokenizer, where=f"bundle {bundle_path}" if bundle_path else "")
+    except RegistryError as exc:
+        raise BundleError(exc.message) from exc

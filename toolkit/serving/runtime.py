@@ -1,0 +1,561 @@
+"""The serving runtime: score texts with a bundle's ONNX model, no TensorFlow.
+
+This module belongs to the serving half. It imports numpy, onnxruntime and the
+toolkit's light modules, and never TensorFlow, Keras, tf2onnx or gensim (a test
+checks ``sys.modules`` in a fresh process).
+
+    >>> rt = Runtime.load("exports/cnn")
+    >>> rt.predict(["A gripping, beautifully shot film."])
+    [{'label': 'POSITIVE', 'probabilities': {'NEGATIVE': 0.08, 'POSITIVE': 0.92}}]
+
+Scoring pipeline: text -> tokenizer (rebuilt from the registry by the name and
+config recorded in ``bundle.json``) -> vocabulary ids (n-grams added as at
+training, truncated to ``max_len``) -> padded batches -> one onnxruntime
+session -> probabilities in label order.
+
+Batching follows the bundle's length policy:
+
+* ``fixed``: every batch is post-padded (and truncated) to ``max_len``, in input
+  order.
+* ``dynamic``: documents are sorted by length and cut into buckets of
+  ``batch_size``; each bucket is padded to its own longest document, capped at
+  ``max_len`` and at least ``min_len`` wide. Scores come back in input order.
+  A model without masking (e.g. global max pooling over padding) can give a
+  slightly different score for one document padded to different widths;
+  sorting keeps the padding, and so that effect, small.
+
+Empty documents (no tokens after tokenizing: an empty or white-space-only
+text) have a defined score: the model's output for one all-padding row, ``min_len``
+wide under the dynamic policy and ``max_len`` wide under the fixed one
+(:attr:`Runtime.empty_score`). It does not depend on the other documents in the
+batch. Long texts are truncated to ``max_len`` ids, as in training.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+from toolkit.serving.bundle import INPUT_NAME, OUTPUT_NAME, BundleInfo, read_bundle
+from toolkit.serving.doc_encoding import DocEncoder, can_encode_docs
+from toolkit.errors import BundleError, ConfigError, CorpusError, OutputExistsError, ToolkitError, VocabError
+from toolkit.serving.vocab import Vocab, pad_fixed
+
+DEFAULT_BATCH_SIZE = 64
+
+PredictFn = Callable[[np.ndarray], np.ndarray]
+
+
+# ---------------------------------------------------------------------------
+# batching: shared by the runtime and by the export parity check
+# ---------------------------------------------------------------------------
+def batch_width(longest: int, policy: str, max_len: int, min_len: int = 1) -> int:
+    """Width a batch whose longest document has ``longest`` ids is padded to."""
+    if policy == "fixed":
+        return max_len
+    if policy == "dynamic":
+        return max(min(longest, max_len), min_len, 1)
+    raise ConfigError(f"unknown length policy {policy!r}; use 'fixed' or 'dynamic'")
+
+
+#: Dynamic policy: a bucket is cut before its padding would exceed this share of its real ids ...
+MAX_PADDING = 0.25
+#: ... unless the whole bucket is at most this many ids (small calls: per-call costs dominate).
+MIN_BUCKET_CELLS = 8192
+
+
+def plan_batches(
+    lengths: Sequence[int],
+    batch_size: int,
+    policy: str,
+    max_len: int,
+    min_len: int = 1,
+) -> list[tuple[np.ndarray, int]]:
+    """Split documents (given by their lengths) into batches: ``[(indices, width), ...]``.
+
+    Fixed policy: batches of ``batch_size`` in input order, each ``max_len``
+    wide. Dynamic policy: indices sorted by length (stable) and cut into
+    buckets of at most ``batch_size`` documents, each as wide as its longest
+    document (capped at ``max_len``, at least ``min_len``). A bucket is also cut
+    early when adding the next (longer) document would make its padding more
+    than ``MAX_PADDING`` of its real ids, unless it stays within
+    ``MIN_BUCKET_CELLS`` ids: reviews of 300 to 2,700 words batched 64 at a time
+    would otherwise spend about half of the model's work on padding.
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ConfigError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    lengths = np.asarray(lengths, dtype=np.int64)
+    if policy != "dynamic":
+        batches = []
+        for start in range(0, len(lengths), batch_size):
+            idx = np.arange(start, min(start + batch_size, len(lengths)))
+            longest = int(lengths[idx].max()) if len(idx) else 0
+            batches.append((idx, batch_width(longest, policy, max_len, min_len)))
+        return batches
+    order = np.argsort(lengths, kind="stable")
+    widths = [batch_width(int(n), policy, max_len, min_len) for n in lengths[order].tolist()]
+    real = np.minimum(lengths[order], max_len).tolist()
+    batches = []
+    start = 0
+    while start < len(order):
+        stop, total = start + 1, real[start]
+        while stop < len(order) and stop - start < batch_size:
+            cells = (stop + 1 - start) * widths[stop]  # sorted: the next document is the widest
+            if cells > MIN_BUCKET_CELLS and cells > (1 + MAX_PADDING) * (total + real[stop]):
+                break
+            total += real[stop]
+            stop += 1
+        batches.append((order[start:stop], widths[stop - 1]))
+        start = stop
+    return batches
+
+
+def empty_width(policy: str, max_len: int, min_len: int = 1) -> int:
+    """Width of the all-padding row that scores an empty document."""
+    return max_len if policy == "fixed" else max(min_len, 1)
+
+
+def score_batches(
+    id_lists: Sequence[Sequence[int]],
+    predict: PredictFn,
+    *,
+    policy: str,
+    max_len: int,
+    min_len: int = 1,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    dtype: Any = np.int32,
+    progress: Callable[[int], None] | None = None,
+) -> np.ndarray:
+    """Score id lists with ``predict(int array [b, width]) -> [b, n_labels]``, in input order.
+
+    The one batching routine of the toolkit: the runtime scores with it, and
+    export runs it over the Keras model and the ONNX model to compare them on
+    identical inputs. Ids beyond ``max_len`` are dropped; empty documents get
+    the score of one all-padding row (see :func:`empty_width`).
+    ``progress(n)`` is called after each batch of ``n`` documents.
+    """
+    ids = [seq[:max_len] for seq in id_lists]
+    n = len(ids)
+    lengths = [len(seq) for seq in ids]
+    empty = [i for i, length in enumerate(lengths) if length == 0]
+    full = [i for i, length in enumerate(lengths) if length > 0]
+    out: np.ndarray | None = None
+
+    def store(rows: Sequence[int] | np.ndarray, probs: np.ndarray) -> None:
+        nonlocal out
+        probs = np.asarray(probs, dtype=np.float32)
+        if probs.ndim != 2 or probs.shape[0] != (len(rows) if len(rows) else 1):
+            raise BundleError(f"the model returned an array of shape {probs.shape}; expected [batch, n_labels]")
+        if out is None:
+            out = np.zeros((n, probs.shape[1]), dtype=np.float32)
+        out[rows] = probs
+
+    if empty:
+        row = np.zeros((1, empty_width(policy, max_len, min_len)), dtype=dtype)
+        probs = np.asarray(predict(row), dtype=np.float32)
+        store(empty, np.repeat(probs, len(empty), axis=0))
+        if progress:
+            progress(len(empty))
+    for idx, width in plan_batches([lengths[i] for i in full], batch_size, policy, max_len, min_len):
+        rows = [full[i] for i in idx]
+        arr = pad_fixed([ids[i] for i in rows], width).astype(dtype, copy=False)
+        store(rows, predict(arr))
+        if progress:
+            progress(len(rows))
+    if out is None:  # no documents at all
+        return np.zeros((0, 0), dtype=np.float32)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# the runtime
+# ---------------------------------------------------------------------------
+def _is_doc(obj: Any) -> bool:
+    """Whether ``obj`` is a spaCy ``Doc`` (without importing spaCy for plain strings)."""
+    if isinstance(obj, str) or type(obj).__name__ != "Doc":
+        return False
+    from spacy.tokens import Doc
+
+    return isinstance(obj, Doc)
+
+
+def _session_options(threads: int | None):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3  # errors only
+    if threads is not None:
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise ConfigError(f"threads must be an integer >= 1 (or None for onnxruntime's default), got {threads!r}")
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    return options
+
+
+def open_session(model_path: str | os.PathLike, threads: int | None = None):
+    """An onnxruntime CPU session on ``model_path`` (graph optimisations on)."""
+    import onnxruntime as ort
+
+    options = _session_options(threads)
+    try:
+        return ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own pybind exception types
+        raise BundleError(f"onnxruntime cannot load {model_path}: {type(exc).__name__}: {exc}") from exc
+
+
+_ORT_INT_TYPES = {"tensor(int32)": np.int32, "tensor(int64)": np.int64}
+
+
+class Runtime:
+    """A loaded bundle: tokenizer, vocabulary and one onnxruntime session.
+
+    Build it with :meth:`Runtime.load`. Attributes: ``labels``, ``tokenizer``,
+    ``vocab``, ``length_policy``, ``max_len``, ``min_len``, ``info`` (the
+    :class:`~toolkit.serving.bundle.BundleInfo`) and ``session``. A runtime is safe to
+    share between threads (onnxruntime sessions are).
+    """
+
+    def __init__(self, info: BundleInfo, session: Any, tokenizer: Any, vocab: Vocab):
+        self.info = info
+        self.session = session
+        self.tokenizer = tokenizer
+        self.vocab = vocab
+        self.labels: list[str] = list(info.labels)
+        self.length_policy: str = info.length_policy
+        self.max_len: int = info.max_len
+        self.min_len: int = info.min_len
+        self._input_dtype = np.int32
+        self._empty_score: np.ndarray | None = None
+        self._doc_encoder: DocEncoder | None = None
+        self._doc_lock = threading.Lock()
+        self._check_session()
+
+    # -- loading ---------------------------------------------------------------
+    @classmethod
+    def load(cls, path: str | os.PathLike, *, threads: int | None = None, verify: bool = True) -> "Runtime":
+        """Load the bundle in folder ``path``.
+
+        Args:
+            threads: onnxruntime intra-op threads (None: onnxruntime's default,
+                one per physical core).
+            verify: check the sha256 of every file against ``bundle.json``.
+
+        Raises:
+            BundleError: the bundle is missing, damaged, of a newer format, or
+                needs a tokenizer that is not installed (the message names the
+                plugin distribution to install).
+        """
+        from toolkit import registry
+
+        info = read_bundle(path, verify=verify)
+        tok = info.tokenizer
+        try:
+            tokenizer = registry.create_tokenizer(tok["name"], **tok["config"])
+        except ToolkitError as exc:
+            if isinstance(exc, BundleError):
+                raise
+            raise BundleError(
+                f"bundle {info.path}: tokenizer {tok['name']!r} rejected the config recorded in bundle.json "
+                f"({tok['config']!r}; made with {tok.get('distribution', '?')} {tok.get('version', '?')}): {exc.message}"
+            ) from exc
+        try:
+            vocab = Vocab.from_file(info.vocab_path, ngrams=info.ngrams, unknown=info.unknown)
+        except VocabError as exc:
+            raise BundleError(f"bundle {info.path}: {exc.message}") from exc
+        session = open_session(info.model_path, threads)
+        return cls(info, session, tokenizer, vocab)
+
+    def _check_session(self) -> None:
+        path = self.info.model_path
+        inputs = self.session.get_inputs()
+        outputs = {o.name: o for o in self.session.get_outputs()}
+        if len(inputs) != 1 or inputs[0].name != INPUT_NAME:
+            names = ", ".join(i.name for i in inputs)
+            raise BundleError(f"{path}: the model's inputs are ({names}); expected one input named {INPUT_NAME!r}")
+        if OUTPUT_NAME not in outputs:
+            raise BundleError(f"{path}: the model has no output named {OUTPUT_NAME!r} (outputs: {', '.join(outputs)})")
+        inp = inputs[0]
+        if inp.type not in _ORT_INT_TYPES:
+            raise BundleError(f"{path}: input {INPUT_NAME!r} has type {inp.type}; expected tensor(int32)")
+        self._input_dtype = _ORT_INT_TYPES[inp.type]
+        shape = list(inp.shape)
+        if len(shape) != 2:
+            raise BundleError(f"{path}: input {INPUT_NAME!r} has shape {shape}; expected [batch, length]")
+        length = shape[1]
+        if isinstance(length, int):
+            if self.length_policy == "dynamic":
+                raise BundleError(
+                    f"{path}: bundle.json says length_policy 'dynamic' but the model's input length is fixed at {length}"
+                )
+            if length != self.max_len:
+                raise BundleError(f"{path}: the model's input length is {length} but bundle.json says max_len {self.max_len}")
+        out_shape = list(outputs[OUTPUT_NAME].shape)
+        if out_shape and isinstance(out_shape[-1], int) and out_shape[-1] != len(self.labels):
+            raise BundleError(
+                f"{path}: the model has {out_shape[-1]} outputs per document but bundle.json lists "
+                f"{len(self.labels)} labels ({', '.join(self.labels)})"
+            )
+
+    # -- encoding ----------------------------------------------------------------
+    def encode(self, token_lists: Iterable[Sequence[str]]) -> list[list[int]]:
+        """Vocabulary ids of each token list (n-grams as at training), truncated to ``max_len``."""
+        if isinstance(token_lists, str):
+            raise TypeError("encode() takes a list of token lists, got a str; use score_texts() for texts")
+        token_lists = list(token_lists)
+        if any(isinstance(tokens, str) for tokens in token_lists):
+            raise TypeError("encode() takes a list of token lists; one item is a str, not a list of tokens")
+        return [ids[: self.max_len] for ids in self.vocab.encode_many(token_lists)]
+
+    # -- scoring -------------------------------------------------------------------
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        return self.session.run([OUTPUT_NAME], {INPUT_NAME: batch})[0]
+
+    @property
+    def empty_score(self) -> np.ndarray:
+        """Probabilities given to a document with no tokens (an all-padding row), [n_labels]."""
+        if self._empty_score is None:
+            width = empty_width(self.length_policy, self.max_len, self.min_len)
+            self._empty_score = np.asarray(self._run(np.zeros((1, width), dtype=self._input_dtype))[0], dtype=np.float32)
+        return self._empty_score
+
+    def score_ids(
+        self,
+        id_lists: Sequence[Sequence[int]],
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        progress: Callable[[int], None] | None = None,
+    ) -> np.ndarray:
+        """Probabilities [n, n_labels] float32, in input order and label order."""
+        id_lists = list(id_lists)
+        if not id_lists:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+
+        return score_batches(
+            id_lists, self._run, policy=self.length_policy, max_len=self.max_len, min_len=self.min_len,
+            batch_size=batch_size, dtype=self._input_dtype, progress=progress,
+        )
+
+    def score_tokens(self, token_lists: Sequence[Sequence[str]], batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
+        return self.score_ids(self.encode(token_lists), batch_size=batch_size)
+
+    def tokenize(self, texts: Iterable[Any]) -> list[list[str]]:
+        """Tokens of each text (a str, or a spaCy ``Doc`` for tokenizers that take one)."""
+        if isinstance(texts, str):
+            raise TypeError("expected a list of texts, got a single str; wrap it in a list")
+        return [self.tokenizer(text) for text in texts]
+
+    def score_texts(self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
+        """Probabilities [n, n_labels] of raw texts."""
+        return self.score_tokens(self.tokenize(texts), batch_size=batch_size)
+
+    def encode_docs(self, docs: Sequence[Any]) -> list[Sequence[int]]:
+        """Vocabulary ids of spaCy ``Doc`` objects, truncated to ``max_len``.
+
+        A tokenizer that declares ``whitespace_separable`` (``nltk`` does) is
+        applied through :class:`toolkit.serving.doc_encoding.DocEncoder`: the same ids as
+        tokenizing ``doc.text``, from the tokens' cached strings. Any other
+        tokenizer gets the ``Doc`` as it is (a spaCy-based one uses its tokens).
+        """
+        docs = list(docs)
+        if docs and can_encode_docs(self.tokenizer) and all(_is_doc(doc) for doc in docs):
+            with self._doc_lock:
+                if self._doc_encoder is None:
+                    self._doc_encoder = DocEncoder(self.tokenizer, self.vocab)
+                return [ids[: self.max_len] for ids in self._doc_encoder.encode(docs)]
+        return self.encode(self.tokenize(docs))
+
+    def score_docs(self, docs: Sequence[Any], batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
+        """Probabilities of spaCy ``Doc`` objects (see :meth:`encode_docs`)."""
+        return self.score_ids(self.encode_docs(docs), batch_size=batch_size)
+
+    def label_of(self, probs: np.ndarray) -> list[str]:
+        return [self.labels[i] for i in np.argmax(probs, axis=1)]
+
+    def to_records(self, probs: np.ndarray) -> list[dict[str, Any]]:
+        """``[{"label": ..., "probabilities": {label: p}}]`` for a score array."""
+        labels = self.labels
+        return [
+            {"label": labels[int(np.argmax(row))], "probabilities": {lab: float(p) for lab, p in zip(labels, row)}}
+            for row in probs
+        ]
+
+    def predict(self, texts: Sequence[str] | str, batch_size: int = DEFAULT_BATCH_SIZE) -> list[dict[str, Any]]:
+        """Label and probabilities of each text (a single str gives a list of one)."""
+        if isinstance(texts, str):
+            texts = [texts]
+        return self.to_records(self.score_texts(texts, batch_size=batch_size))
+
+    def __repr__(self) -> str:
+        return (
+            f"Runtime({str(self.info.path)!r}, labels={self.labels}, tokenizer={self.info.tokenizer['name']!r}, "
+            f"length_policy={self.length_policy!r}, max_len={self.max_len})"
+        )
+
+
+def load(path: str | os.PathLike, *, threads: int | None = None, verify: bool = True) -> Runtime:
+    """Shortcut for :meth:`Runtime.load`."""
+    return Runtime.load(path, threads=threads, verify=verify)
+
+
+# ---------------------------------------------------------------------------
+# files in, JSONL out
+# ---------------------------------------------------------------------------
+INPUT_FORMATS = {".txt": "txt", ".text": "txt", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".tsv": "tsv"}
+
+
+def read_input_records(
+    path: str | os.PathLike, text_field: str = "text", encoding: str = "utf-8"
+) -> list[tuple[dict[str, Any], str]]:
+    """``[(extra, text), ...]`` from a text-lines, JSONL, CSV or TSV file.
+
+    ``.txt``: one text per line (blank lines are kept, so output line *i* is
+    input line *i*). ``.jsonl``: one JSON object per line with ``text_field``
+    (blank lines skipped). ``.csv``/``.tsv``: a header row naming ``text_field``.
+    ``extra`` carries the record's ``id`` (JSONL, CSV) into the output.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CorpusError(f"input file {path} does not exist")
+    kind = INPUT_FORMATS.get(path.suffix.lower())
+    if kind is None:
+        raise CorpusError(
+            f"input file {path}: unknown format {path.suffix!r}; use one of {', '.join(sorted(INPUT_FORMATS))}"
+        )
+    records: list[tuple[dict[str, Any], str]] = []
+    try:
+        with open(path, encoding=encoding, newline="" if kind in ("csv", "tsv") else None) as fh:
+            if kind == "txt":
+                for line in fh:
+                    records.append(({}, line.rstrip("\n")))
+            elif kind == "jsonl":
+                for lineno, line in enumerate(fh, start=1):
+                    if not line.strip():
+                        continue
+                    try:
+                        obj = json.loads(line)
+                    except json.JSONDecodeError as exc:
+                        raise CorpusError(f"{path}, line {lineno}: not valid JSON ({exc.msg})") from exc
+                    if not isinstance(obj, dict):
+                        raise CorpusError(f"{path}, line {lineno}: expected a JSON object, got {type(obj).__name__}")
+                    if text_field not in obj:
+                        raise CorpusError(
+                            f"{path}, line {lineno}: no field {text_field!r} (fields: {', '.join(obj) or 'none'}); "
+                            f"use --text-field"
+                        )
+                    text = obj[text_field]
+                    if not isinstance(text, str):
+                        raise CorpusError(f"{path}, line {lineno}: field {text_field!r} is {type(text).__name__}, not text")
+                    records.append(({"id": obj["id"]} if "id" in obj else {}, text))
+            else:
+                csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
+                reader = csv.DictReader(fh, delimiter="\t" if kind == "tsv" else ",")
+                if reader.fieldnames is None or text_field not in reader.fieldnames:
+                    columns = ", ".join(reader.fieldnames or []) or "none"
+                    raise CorpusError(f"{path}: no column {text_field!r} in the header (columns: {columns}); use --text-field")
+                for row in reader:
+                    text = row.get(text_field)
+                    records.append(({"id": row["id"]} if row.get("id") not in (None, "") else {}, text or ""))
+    except UnicodeDecodeError as exc:
+        raise CorpusError(f"input file {path} is not valid {encoding} (byte {exc.start}); use --encoding") from exc
+    except csv.Error as exc:
+        raise CorpusError(f"input file {path}: malformed CSV: {exc}") from exc
+    return records
+
+
+def predict_file(
+    bundle: str | os.PathLike | Runtime,
+    in_path: str | os.PathLike,
+    out_path: str | os.PathLike,
+    text_field: str = "text",
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    threads: int | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+    encoding: str = "utf-8",
+    chunk_size: int = 2048,
+) -> dict[str, Any]:
+    """Score every text of ``in_path`` and write JSONL to ``out_path``.
+
+    Each output line: ``{"index": i, ["id": ...,] "label": ..., "probabilities":
+    {label: p}}``, in input order. The output is written to a temporary file
+    and renamed into place. Returns a summary (documents, label counts, seconds).
+    """
+    out_path = Path(out_path)
+    if out_path.exists() and not overwrite:
+        raise OutputExistsError(f"{out_path} exists; pass --overwrite to replace it")
+    rt = bundle if isinstance(bundle, Runtime) else Runtime.load(bundle, threads=threads)
+    records = read_input_records(in_path, text_field=text_field, encoding=encoding)
+    start = time.perf_counter()
+    counts = {label: 0 for label in rt.labels}
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tmp", dir=out_path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out, _progress(progress, len(records)) as advance:
+            for begin in range(0, len(records), chunk_size):
+                chunk = records[begin : begin + chunk_size]
+                probs = rt.score_texts([text for _, text in chunk], batch_size=batch_size)
+                for offset, ((extra, _), rec) in enumerate(zip(chunk, rt.to_records(probs))):
+                    counts[rec["label"]] += 1
+                    out.write(json.dumps({"index": begin + offset, **extra, **rec}, ensure_ascii=False) + "\n")
+                advance(len(chunk))
+        os.replace(tmp, out_path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return {
+        "documents": len(records),
+        "labels": counts,
+        "out": str(out_path),
+        "seconds": round(time.perf_counter() - start, 3),
+    }
+
+
+class _progress:
+    """A rich progress bar over ``total`` documents (or nothing), as a context manager."""
+
+    def __init__(self, enabled: bool, total: int):
+        self.enabled = enabled and total > 0
+        self.total = total
+        self._bar = None
+
+    def __enter__(self) -> Callable[[int], None]:
+        if not self.enabled:
+            return lambda n: None
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self._bar = Progress(
+            TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+            transient=True, console=Console(stderr=True),
+        )
+        self._bar.__enter__()
+        task = self._bar.add_task("scoring", total=self.total)
+        return lambda n: self._bar.advance(task, n)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(*exc)
+
+
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "Runtime",
+    "batch_width",
+    "empty_width",
+    "load",
+    "open_session",
+    "plan_batches",
+    "predict_file",
+    "read_input_records",
+    "score_batches",
+]

@@ -1,0 +1,153 @@
+"""spaCy's rule-based tokenizer with simple filters, registered as ``spacy``.
+
+Strings are tokenised with ``nlp.make_doc(text)`` of a blank pipeline
+(``spacy.blank(lang)``): the tokenizer only, no pipeline components. One blank
+pipeline per language is created on first use and shared by every tokenizer in
+the process. A spaCy ``Doc`` is used as it is (no re-tokenisation), so the tokens
+of ``tok(text)`` and ``tok(nlp.make_doc(text))`` are the same for a blank
+pipeline of the same language.
+
+spaCy is imported lazily, so registering this plugin costs nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any, Callable, Iterable
+
+from toolkit.errors import ConfigError
+from toolkit.hookspecs import hookimpl
+
+if TYPE_CHECKING:  # pragma: no cover
+    from spacy.language import Language
+    from spacy.tokens import Token
+
+_BLANK: dict[str, "Language"] = {}
+_BLANK_LOCK = threading.Lock()
+
+
+def blank_nlp(lang: str) -> "Language":
+    """The process-wide blank spaCy pipeline for ``lang``, created on first use."""
+    nlp = _BLANK.get(lang)
+    if nlp is None:
+        with _BLANK_LOCK:
+            nlp = _BLANK.get(lang)
+            if nlp is None:
+                import spacy
+
+                nlp = spacy.blank(lang)
+                _BLANK[lang] = nlp
+    return nlp
+
+
+def _check_bool(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"tokenizer 'spacy': option {name!r} must be true or false, got {value!r}")
+    return value
+
+
+def _check_lang(lang: Any) -> str:
+    if not isinstance(lang, str) or not lang:
+        raise ConfigError(f"tokenizer 'spacy': option 'lang' must be a spaCy language code such as 'en', got {lang!r}")
+    from spacy.util import get_lang_class
+
+    try:
+        get_lang_class(lang)
+    except Exception as exc:  # spaCy raises ImportError (E048) for unknown codes
+        raise ConfigError(
+            f"tokenizer 'spacy': option 'lang' = {lang!r} is not a language spaCy knows "
+            f"({type(exc).__name__}); use a code such as 'en'"
+        ) from exc
+    return lang
+
+
+class SpacyTokenizer:
+    """Tokens from spaCy's tokenizer, optionally lowercased and filtered.
+
+    Args:
+        lang: spaCy language code of the blank pipeline used for strings.
+        lowercase: return ``token.lower_`` instead of ``token.text``.
+        drop_punct: drop punctuation tokens (``token.is_punct``).
+        drop_stop: drop stop words of ``lang`` (``token.is_stop``, case-insensitive).
+        drop_numbers: drop number-like tokens (``token.like_num``: ``12``, ``3.5``, ``ten``).
+        drop_spaces: drop white-space tokens (``token.is_space``).
+
+    ``config`` holds every option; ``SpacyTokenizer(**tok.config)`` is the same
+    tokenizer.
+    """
+
+    def __init__(
+        self,
+        lang: str = "en",
+        lowercase: bool = True,
+        drop_punct: bool = True,
+        drop_stop: bool = False,
+        drop_numbers: bool = False,
+        drop_spaces: bool = True,
+    ) -> None:
+        self.lang = _check_lang(lang)
+        self.lowercase = _check_bool("lowercase", lowercase)
+        self.drop_punct = _check_bool("drop_punct", drop_punct)
+        self.drop_stop = _check_bool("drop_stop", drop_stop)
+        self.drop_numbers = _check_bool("drop_numbers", drop_numbers)
+        self.drop_spaces = _check_bool("drop_spaces", drop_spaces)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """Every option, JSON-serialisable; ``SpacyTokenizer(**config)`` rebuilds this one."""
+        return {
+            "lang": self.lang,
+            "lowercase": self.lowercase,
+            "drop_punct": self.drop_punct,
+            "drop_stop": self.drop_stop,
+            "drop_numbers": self.drop_numbers,
+            "drop_spaces": self.drop_spaces,
+        }
+
+    @property
+    def nlp(self) -> "Language":
+        """The shared blank pipeline used to tokenise strings."""
+        return blank_nlp(self.lang)
+
+    def _keep(self, token: "Token") -> bool:
+        if self.drop_spaces and token.is_space:
+            return False
+        if self.drop_punct and token.is_punct:
+            return False
+        if self.drop_stop and token.is_stop:
+            return False
+        if self.drop_numbers and token.like_num:
+            return False
+        return True
+
+    def tokens(self, tokens: Iterable["Token"]) -> list[str]:
+        """Filter and normalise spaCy tokens (from a ``Doc`` or a ``Span``)."""
+        if self.lowercase:
+            return [token.lower_ for token in tokens if self._keep(token)]
+        return [token.text for token in tokens if self._keep(token)]
+
+    def __call__(self, text: Any) -> list[str]:
+        """Tokens of ``text``: a str (tokenised here) or a spaCy ``Doc`` (used as is)."""
+        if isinstance(text, str):
+            if not text:
+                return []
+            return self.tokens(self.nlp.make_doc(text))
+        if hasattr(text, "__iter__") and hasattr(text, "vocab") and hasattr(text, "text"):
+            return self.tokens(text)  # a Doc or Span: its tokens, no re-tokenisation
+        raise TypeError(f"a tokenizer takes a str or a spaCy Doc, got {type(text).__name__}")
+
+    def __repr__(self) -> str:
+        options = ", ".join(f"{key}={value!r}" for key, value in self.config.items())
+        return f"SpacyTokenizer({options})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SpacyTokenizer) and other.config == self.config
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, tuple(sorted(self.config.items()))))
+
+
+@hookimpl
+def register_tokenizers(register: Callable[[str, Callable[..., Any]], None]) -> None:
+    """Register the ``spacy`` tokenizer."""
+    register("spacy", SpacyTokenizer)

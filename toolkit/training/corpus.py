@@ -1,0 +1,327 @@
+"""Labelled corpora: polarity folds, label-per-folder trees, CSV and JSONL files.
+
+Every loader returns a :class:`Corpus`: a list of :class:`Document` (text, label,
+source, fold). Polarity-style trees (``pos/``, ``neg/``, files ``cvNNN_*.txt``)
+carry their folds (``cv000``-``cv099`` = fold 0, ...); their standard split tests
+on fold 9 (``cv9*``). Corpora without folds get a seeded, stratified split.
+
+Where the polarity corpus lives: the ``--data`` option, else the environment
+variable ``TOOLKIT_POLARITY_DIR``, else ``../shared/data/review_polarity`` next
+to the repository root.
+
+This module reads files only (stdlib + numpy); it imports no TensorFlow.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import random
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from toolkit.errors import CorpusEncodingError, CorpusError
+
+POLARITY_ENV = "TOOLKIT_POLARITY_DIR"
+#: The polarity corpus's folder names -> the labels models and ``doc.cats`` use.
+POLARITY_LABELS = {"neg": "NEGATIVE", "pos": "POSITIVE"}
+_CV_NAME = re.compile(r"^cv(\d{3})_\d+\.txt$")
+TEXT_SUFFIXES = {".txt"}
+
+
+@dataclass(frozen=True)
+class Document:
+    text: str
+    label: str
+    source: str = ""  # file name, or file:line for CSV/JSONL
+    fold: int | None = None
+
+
+@dataclass
+class Corpus:
+    documents: list[Document]
+    name: str = ""
+    labels: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.labels:
+            self.labels = sorted({d.label for d in self.documents})
+
+    def __len__(self) -> int:
+        return len(self.documents)
+
+    def __iter__(self) -> Iterator[Document]:
+        return iter(self.documents)
+
+    @property
+    def texts(self) -> list[str]:
+        return [d.text for d in self.documents]
+
+    @property
+    def label_ids(self) -> list[int]:
+        index = {label: i for i, label in enumerate(self.labels)}
+        return [index[d.label] for d in self.documents]
+
+    @property
+    def has_folds(self) -> bool:
+        return bool(self.documents) and all(d.fold is not None for d in self.documents)
+
+    def subset(self, docs: Sequence[Document], name: str) -> "Corpus":
+        return Corpus(list(docs), name=name, labels=list(self.labels))
+
+    def label_counts(self) -> dict[str, int]:
+        return dict(Counter(d.label for d in self.documents))
+
+
+# --------------------------------------------------------------------------
+# Locating the polarity corpus
+# --------------------------------------------------------------------------
+def repo_root() -> Path:
+    return Path(__file__).resolve().parents[1]
+
+
+def default_polarity_dir() -> Path:
+    """The ``txt_sentoken`` folder: ``$TOOLKIT_POLARITY_DIR``, else ``../shared/data``."""
+    env = os.environ.get(POLARITY_ENV)
+    base = Path(env) if env else repo_root().parent / "shared" / "data" / "review_polarity"
+    return resolve_polarity_dir(base)
+
+
+def resolve_polarity_dir(path: str | os.PathLike) -> Path:
+    """Accept the archive root (holding ``txt_sentoken``) or ``txt_sentoken`` itself."""
+    path = Path(path)
+    if (path / "txt_sentoken").is_dir():
+        return path / "txt_sentoken"
+    if (path / "review_polarity" / "txt_sentoken").is_dir():
+        return path / "review_polarity" / "txt_sentoken"
+    return path
+
+
+# --------------------------------------------------------------------------
+# Loaders
+# --------------------------------------------------------------------------
+def _read_text(path: Path, encoding: str) -> str:
+    try:
+        return path.read_text(encoding=encoding)
+    except UnicodeDecodeError as exc:
+        raise CorpusEncodingError(
+            f"{path} is not valid {encoding} (byte {exc.start}: {exc.object[exc.start:exc.start + 1]!r}); "
+            f"pass the right encoding with --encoding (for example --encoding latin-1)"
+        ) from exc
+    except OSError as exc:
+        raise CorpusError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+
+def load_folders(path: str | os.PathLike, encoding: str = "utf-8") -> Corpus:
+    """One sub-folder per label, one ``.txt`` document per file.
+
+    When every file is named ``cvNNN_*.txt`` (the polarity corpus), each document
+    gets its fold ``NNN // 100``.
+    """
+    root = resolve_polarity_dir(path)
+    if not root.exists():
+        raise CorpusError(f"corpus folder {root} does not exist")
+    if not root.is_dir():
+        raise CorpusError(f"{root} is not a folder; expected one sub-folder per label")
+    label_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not label_dirs:
+        raise CorpusError(f"corpus folder {root} has no label sub-folders (expected e.g. {root}/pos and {root}/neg)")
+    docs: list[Document] = []
+    for label_dir in label_dirs:
+        files = sorted(p for p in label_dir.iterdir() if p.is_file() and p.suffix in TEXT_SUFFIXES)
+        for f in files:
+            docs.append(Document(_read_text(f, encoding), label_dir.name, source=f"{label_dir.name}/{f.name}"))
+    if not docs:
+        raise CorpusError(f"corpus folder {root} holds no .txt files in {', '.join(d.name for d in label_dirs)}")
+    names = [Path(d.source).name for d in docs]
+    matches = [_CV_NAME.match(n) for n in names]
+    if all(matches):
+        # Polarity-style tree: folds from the cvNNN names, pos/neg -> POSITIVE/NEGATIVE.
+        rename = POLARITY_LABELS if {d.name for d in label_dirs} == set(POLARITY_LABELS) else {}
+        docs = [
+            Document(d.text, rename.get(d.label, d.label), d.source, int(m.group(1)) // 100)
+            for d, m in zip(docs, matches)
+        ]
+    return Corpus(docs, name=str(root))
+
+
+def load_polarity(path: str | os.PathLike | None = None, encoding: str = "utf-8") -> Corpus:
+    """The Pang & Lee polarity corpus with its 10 folds."""
+    root = resolve_polarity_dir(path) if path is not None else default_polarity_dir()
+    if not root.exists():
+        raise CorpusError(
+            f"polarity corpus not found at {root}; pass --data, set {POLARITY_ENV}, "
+            f"or download it with `toolkit data fetch polarity`"
+        )
+    corpus = load_folders(root, encoding=encoding)
+    if not corpus.has_folds:
+        raise CorpusError(f"{root} is not a polarity-style corpus: file names must look like cv123_4567.txt")
+    return corpus
+
+
+def _check_fields(path: Path, lineno: int, record: dict, text_field: str, label_field: str) -> tuple[str, str]:
+    missing = [f for f in (text_field, label_field) if f not in record]
+    if missing:
+        have = ", ".join(repr(k) for k in record) or "none"
+        raise CorpusError(
+            f"{path}, line {lineno}: no field {missing[0]!r} (fields present: {have}); "
+            f"choose the fields with --text-field / --label-field"
+        )
+    text, label = record[text_field], record[label_field]
+    if text is None:
+        text = ""
+    if not isinstance(text, str):
+        raise CorpusError(f"{path}, line {lineno}: field {text_field!r} must be a string, got {type(text).__name__}")
+    if label is None or (isinstance(label, str) and not label.strip()):
+        raise CorpusError(f"{path}, line {lineno}: empty label in field {label_field!r}")
+    return text, str(label).strip()
+
+
+def load_jsonl(path: str | os.PathLike, text_field: str = "text", label_field: str = "label",
+               encoding: str = "utf-8") -> Corpus:
+    """One JSON object per line with a text and a label field; blank lines skipped."""
+    path = Path(path)
+    content = _read_text(path, encoding)
+    docs = []
+    for lineno, line in enumerate(content.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise CorpusError(f"{path}, line {lineno}: not valid JSON ({exc.msg} at column {exc.colno})") from exc
+        if not isinstance(record, dict):
+            raise CorpusError(f"{path}, line {lineno}: expected a JSON object, got {type(record).__name__}")
+        text, label = _check_fields(path, lineno, record, text_field, label_field)
+        docs.append(Document(text, label, source=f"{path.name}:{lineno}"))
+    if not docs:
+        raise CorpusError(f"{path} holds no documents")
+    return Corpus(docs, name=str(path))
+
+
+def load_csv(path: str | os.PathLike, text_field: str = "text", label_field: str = "label",
+             encoding: str = "utf-8", delimiter: str | None = None) -> Corpus:
+    """A CSV (or TSV: ``.tsv`` or ``delimiter='\\t'``) file with a header row."""
+    path = Path(path)
+    content = _read_text(path, encoding)
+    if delimiter is None:
+        delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    reader = csv.DictReader(content.splitlines(), delimiter=delimiter)
+    header = reader.fieldnames or []
+    if not header:
+        raise CorpusError(f"{path} is empty: expected a header row naming {text_field!r} and {label_field!r}")
+    missing = [f for f in (text_field, label_field) if f not in header]
+    if missing:
+        raise CorpusError(
+            f"{path}: no column {missing[0]!r} in the header (columns: {', '.join(repr(h) for h in header)}); "
+            f"choose the columns with --text-field / --label-field"
+        )
+    docs = []
+    for row in reader:
+        lineno = reader.line_num
+        text, label = _check_fields(path, lineno, row, text_field, label_field)
+        docs.append(Document(text, label, source=f"{path.name}:{lineno}"))
+    if not docs:
+        raise CorpusError(f"{path} has a header but no rows")
+    return Corpus(docs, name=str(path))
+
+
+def load_corpus(path: str | os.PathLike | None = None, *, text_field: str = "text", label_field: str = "label",
+                encoding: str = "utf-8") -> Corpus:
+    """Load any supported corpus: a folder tree, ``.jsonl``/``.json``, ``.csv``/``.tsv``.
+
+    ``None`` means the polarity corpus in its default place.
+    """
+    if path is None:
+        return load_polarity(None, encoding=encoding)
+    p = Path(path)
+    if p.is_dir():
+        return load_folders(p, encoding=encoding)
+    if not p.exists():
+        raise CorpusError(f"corpus {p} does not exist")
+    suffix = p.suffix.lower()
+    if suffix in (".jsonl", ".ndjson", ".json"):
+        return load_jsonl(p, text_field, label_field, encoding)
+    if suffix in (".csv", ".tsv"):
+        return load_csv(p, text_field, label_field, encoding)
+    raise CorpusError(f"cannot tell the format of {p}: use a folder, .jsonl or .csv")
+
+
+# --------------------------------------------------------------------------
+# Splits
+# --------------------------------------------------------------------------
+def _stratified_assign(corpus: Corpus, k: int, seed: int) -> list[int]:
+    """A bucket 0..k-1 for each document, balanced per label, seeded."""
+    rng = random.Random(seed)
+    by_label: dict[str, list[int]] = {}
+    for i, d in enumerate(corpus.documents):
+        by_label.setdefault(d.label, []).append(i)
+    buckets = [0] * len(corpus)
+    offset = 0
+    for label in sorted(by_label):
+        idx = by_label[label]
+        rng.shuffle(idx)
+        for j, doc_index in enumerate(idx):
+            buckets[doc_index] = (j + offset) % k
+        offset += len(idx)
+    return buckets
+
+
+def train_test_split(corpus: Corpus, test_share: float = 0.1, seed: int = 0,
+                     test_fold: int = 9) -> tuple[Corpus, Corpus]:
+    """The predefined split when the corpus has folds (``test_fold`` = test),
+    else a seeded, stratified random split with ``test_share`` of each label."""
+    if corpus.has_folds:
+        train = [d for d in corpus if d.fold != test_fold]
+        test = [d for d in corpus if d.fold == test_fold]
+        if not test:
+            raise CorpusError(f"{corpus.name}: no documents in test fold {test_fold}")
+        return corpus.subset(train, "train"), corpus.subset(test, "test")
+    if not 0.0 < test_share < 1.0:
+        raise CorpusError(f"test share must be between 0 and 1, got {test_share!r}")
+    rng = random.Random(seed)
+    train, test = [], []
+    by_label: dict[str, list[Document]] = {}
+    for d in corpus:
+        by_label.setdefault(d.label, []).append(d)
+    for label in sorted(by_label):
+        docs = list(by_label[label])
+        rng.shuffle(docs)
+        n_test = max(1, round(len(docs) * test_share)) if len(docs) > 1 else 0
+        test.extend(docs[:n_test])
+        train.extend(docs[n_test:])
+    if not test:
+        raise CorpusError(f"{corpus.name}: too few documents for a test split of {test_share:.0%}")
+    return corpus.subset(train, "train"), corpus.subset(test, "test")
+
+
+def k_folds(corpus: Corpus, k: int = 10, seed: int = 0) -> list[tuple[Corpus, Corpus]]:
+    """(train, test) pairs: the corpus's own folds when it has them, else k stratified random folds."""
+    if k < 2:
+        raise CorpusError(f"cross-validation needs k >= 2, got {k}")
+    if corpus.has_folds:
+        folds = sorted({d.fold for d in corpus})
+        if len(folds) != k:
+            raise CorpusError(f"{corpus.name} has {len(folds)} predefined folds, not {k}")
+        assign = [d.fold for d in corpus]
+    else:
+        assign = _stratified_assign(corpus, k, seed)
+        folds = list(range(k))
+    pairs = []
+    for f in folds:
+        test = [d for d, a in zip(corpus.documents, assign) if a == f]
+        train = [d for d, a in zip(corpus.documents, assign) if a != f]
+        pairs.append((corpus.subset(train, f"train-{f}"), corpus.subset(test, f"fold-{f}")))
+    return pairs
+
+
+def require_labels(corpus: Corpus, minimum: int = 2) -> None:
+    if len(corpus.labels) < minimum:
+        raise CorpusError(
+            f"{corpus.name or 'corpus'} has {len(corpus.labels)} label(s) ({', '.join(corpus.labels) or 'none'}); "
+            f"a classifier needs at least {minimum}"
+        )
