@@ -92,7 +92,7 @@ def test_fasttext_bilstm_trains_exports_and_scores_in_spacy(fasttext_plugin, tmp
     serving needs only the tokenizer."""
     import spacy
 
-    from test_train import learnable_corpus
+    from corpora import learnable_corpus
 
     corpus = learnable_corpus(tmp_path / "reviews.jsonl", n_per_label=40)
     model_dir, bundle = tmp_path / "model", tmp_path / "bundle"
@@ -510,7 +510,7 @@ def test_hand_registering_an_invalid_plugin_is_refused_with_a_reason():
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_toolkit_train_works_with_broken_plugins_installed(bad_plugins, tmp_path):
-    from test_train import learnable_corpus
+    from corpora import learnable_corpus
 
     corpus = learnable_corpus(tmp_path / "reviews.jsonl", n_per_label=30)
     common = ["train", "--data", str(corpus), "--epochs", "1", "--batch-size", "16", "--quiet",

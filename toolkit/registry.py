@@ -36,16 +36,29 @@ from toolkit.errors import ContractError, PluginLoadError, RegistryError, Toolki
 ENTRY_POINT_GROUP = "toolkit"
 ENV_LOAD_PLUGINS = "TOOLKIT_LOAD_PLUGINS"
 
-#: Built-in plugins, registered on the same manager as third-party ones.
-DEFAULT_PLUGINS: tuple[str, ...] = (
-    "toolkit.serving.tokenizers.nltk_style",
-    "toolkit.serving.tokenizers.spacy_tokens",
-    "toolkit.training.embeddings.learned",
-    "toolkit.training.embeddings.word2vec",
-    "toolkit.training.embeddings.glove",
-    "toolkit.training.architectures.cnn",
-    "toolkit.training.architectures.cnn_lstm",
-)
+#: Built-in plugins by the kind of component they provide. They are ordinary
+#: plugins on the same manager as third-party ones, but each kind's modules are
+#: imported only when a component of that kind is first looked up: scoring
+#: (tokenizers only) never imports the training half's architectures or
+#: embedding providers.
+BUILTIN_PLUGINS: dict[str, tuple[str, ...]] = {
+    "tokenizer": (
+        "toolkit.serving.tokenizers.nltk_style",
+        "toolkit.serving.tokenizers.spacy_tokens",
+    ),
+    "embedding": (
+        "toolkit.training.embeddings.learned",
+        "toolkit.training.embeddings.word2vec",
+        "toolkit.training.embeddings.glove",
+    ),
+    "architecture": (
+        "toolkit.training.architectures.cnn",
+        "toolkit.training.architectures.cnn_lstm",
+    ),
+}
+
+#: Every built-in plugin module, in registration order.
+DEFAULT_PLUGINS: tuple[str, ...] = tuple(m for modules in BUILTIN_PLUGINS.values() for m in modules)
 
 #: The three kinds of component, and the hook that registers each.
 KINDS: dict[str, str] = {
@@ -78,6 +91,10 @@ class _State:
     pm: pluggy.PluginManager | None = None
     sources: dict[str, _PluginSource] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+    builtins_loaded: set[str] = field(default_factory=set)
+    # kind -> (the set of registered plugins it was collected from, registrations, clashes)
+    cache: dict[str, tuple[frozenset[int], dict[str, "Registration"], dict[str, list[str]]]] = field(
+        default_factory=dict)
 
 
 _state = _State()
@@ -92,7 +109,19 @@ def _toolkit_version() -> str:
 def _new_manager() -> pluggy.PluginManager:
     pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
     pm.add_hookspecs(hookspecs)
-    for module_name in DEFAULT_PLUGINS:
+    _load_entry_points(pm)
+    return pm
+
+
+def _load_builtins(kind: str) -> None:
+    """Register the built-in plugins of ``kind`` (once per manager)."""
+    if kind in _state.builtins_loaded:
+        return
+    pm = get_plugin_manager()
+    _state.builtins_loaded.add(kind)
+    for module_name in BUILTIN_PLUGINS[kind]:
+        if pm.has_plugin(module_name):
+            continue
         try:
             module = importlib.import_module(module_name)
         except Exception as exc:  # a broken built-in must not hide the others
@@ -101,8 +130,6 @@ def _new_manager() -> pluggy.PluginManager:
         problem = _register(pm, module, module_name, _PluginSource("toolkit", _toolkit_version()))
         if problem:
             _state.errors[module_name] = problem
-    _load_entry_points(pm)
-    return pm
 
 
 def _register(pm: pluggy.PluginManager, plugin: Any, name: str, source: _PluginSource) -> str | None:
@@ -173,6 +200,8 @@ def reset() -> None:
     _state.pm = None
     _state.sources.clear()
     _state.errors.clear()
+    _state.builtins_loaded.clear()
+    _state.cache.clear()
 
 
 def register_plugin(plugin: Any, name: str, distribution: str = "", version: str = "") -> None:
@@ -197,8 +226,9 @@ def unregister_plugin(name: str) -> None:
 
 
 def load_errors() -> dict[str, str]:
-    """Plugins that failed to import or to register, by plugin name -> reason."""
-    get_plugin_manager()
+    """Plugins that failed to import or to register, by plugin name -> reason (every kind loaded)."""
+    for kind in KINDS:
+        _load_builtins(kind)
     return dict(_state.errors)
 
 
@@ -220,24 +250,33 @@ def _clash_message(kind: str, name: str, plugins: list[str]) -> str:
 def _collect_all(kind: str) -> tuple[dict[str, Registration], dict[str, list[str]]]:
     """Every registration of ``kind`` by name, and the names registered more than once.
 
-    A name registered twice keeps its first registration here (built-ins are
-    registered first) but is never handed out: :func:`lookup` refuses it
-    naming both plugins. A plugin whose hook raises, or that registers an
-    invalid name or factory, is recorded in :func:`load_errors` (with a
-    warning) and the other plugins' components stay available.
+    The hook is called through pluggy (one plugin at a time, with
+    ``subset_hook_caller``, so every name is attributed to the plugin that
+    registered it, a failing plugin cannot hide the rest, and pluggy's tracing
+    and monitoring see every call). What was collected is cached until the set
+    of registered plugins changes. A name registered twice keeps its first
+    registration here (built-ins come first) but is never handed out:
+    :func:`lookup` refuses it naming both plugins. A plugin whose hook raises,
+    or that registers an invalid name or factory, is recorded in
+    :func:`load_errors` (with a warning) and the other plugins' components stay
+    available.
     """
     if kind not in KINDS:
         raise RegistryError(f"unknown component kind {kind!r}; kinds: {', '.join(KINDS)}")
+    _load_builtins(kind)
     pm = get_plugin_manager()
-    hook = getattr(pm.hook, KINDS[kind])
+    key = frozenset(id(plugin) for plugin in pm.get_plugins())
+    cached = _state.cache.get(kind)
+    if cached is not None and cached[0] == key:
+        return cached[1], cached[2]
+    hook_name = KINDS[kind]
     found: dict[str, Registration] = {}
     clashes: dict[str, list[str]] = {}
-    # Call each implementation on its own, so that every name is attributed to
-    # the plugin that registered it and a failing plugin cannot hide the rest;
-    # in registration order (built-ins first), so a clash is charged to the
-    # plugin that came later.
-    for impl in hook.get_hookimpls():
-        plugin_name = impl.plugin_name
+    implementers = [impl.plugin_name for impl in getattr(pm.hook, hook_name).get_hookimpls()]
+    # Built-ins first, then the others in registration order, so that a clash is
+    # charged to the plugin that is not toolkit's own.
+    implementers.sort(key=lambda name: _state.sources.get(name, _PluginSource("", "")).distribution != "toolkit")
+    for plugin_name in implementers:
         source = _state.sources.get(plugin_name, _PluginSource(plugin_name, "unknown"))
 
         def register(name: str, factory: Callable[..., Any], _plugin=plugin_name, _src=source) -> None:
@@ -256,10 +295,13 @@ def _collect_all(kind: str) -> tuple[dict[str, Registration], dict[str, list[str
                 return
             found[name] = Registration(kind, name, factory, _plugin, _src.distribution, _src.version)
 
+        others = [p for n, p in pm.list_name_plugin() if n != plugin_name]
+        caller = pm.subset_hook_caller(hook_name, remove_plugins=others)
         try:
-            impl.function(register=register)
+            caller(register=register)
         except Exception as exc:
-            _plugin_problem(plugin_name, f"plugin {plugin_name!r} failed in {KINDS[kind]}: {type(exc).__name__}: {exc}")
+            _plugin_problem(plugin_name, f"plugin {plugin_name!r} failed in {hook_name}: {type(exc).__name__}: {exc}")
+    _state.cache[kind] = (key, found, clashes)
     return found, clashes
 
 
@@ -401,7 +443,9 @@ def create_architecture(name: str, **options: Any) -> Any:
 
 
 def plugin_info() -> list[dict[str, Any]]:
-    """What is installed: one row per plugin with the names it provides."""
+    """What is installed: one row per plugin with the names it provides (every kind loaded)."""
+    for kind in KINDS:
+        _load_builtins(kind)
     pm = get_plugin_manager()
     rows: dict[str, dict[str, Any]] = {}
     for name, _plugin in pm.list_name_plugin():

@@ -15,33 +15,7 @@ from toolkit.training.config import Config
 from toolkit.errors import CorpusError, EmbeddingError, OutputExistsError
 from toolkit.training.train import cross_validate, evaluate_model, train_model
 
-POSITIVE = ["wonderful", "superb", "moving", "brilliant", "delightful", "gripping", "charming", "masterful"]
-NEGATIVE = ["dreadful", "boring", "clumsy", "tedious", "awful", "lifeless", "incoherent", "painful"]
-FILLER = ["film", "story", "actor", "scene", "director", "script", "camera", "ending", "music", "plot",
-          "cast", "screen", "dialogue", "character", "sequence", "minute"]
-
-
-def learnable_corpus(path, n_per_label=60, seed=0, length=(6, 14)):
-    """Short reviews: each holds two or three words of its label's list among neutral words."""
-    rng = random.Random(seed)
-    lines = []
-    for label, words in (("pos", POSITIVE), ("neg", NEGATIVE)):
-        for _ in range(n_per_label):
-            body = rng.sample(FILLER, rng.randint(*length) - 3) + rng.sample(words, rng.randint(2, 3))
-            rng.shuffle(body)
-            lines.append(json.dumps({"text": "The " + " ".join(body) + ".", "label": label}))
-    rng.shuffle(lines)
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-def tiny_config(data, architecture="cnn", embedding="learned", epochs=2, **extra):
-    overrides = {
-        "data.path": str(data), "architecture.name": architecture, "embedding.name": embedding,
-        "training.epochs": epochs, "training.batch_size": 16, "vocab.min_count": 1, "training.max_len": 40,
-    }
-    overrides.update(extra)
-    return Config().with_overrides(overrides)
+from corpora import FILLER, NEGATIVE, POSITIVE, learnable_corpus, tiny_config  # noqa: F401
 
 
 @pytest.fixture(scope="module")
