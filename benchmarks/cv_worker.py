@@ -37,7 +37,8 @@ def main(argv: list[str]) -> None:
     tf.config.threading.set_inter_op_parallelism_threads(1)
 
     from toolkit.training.corpus import k_folds
-    from toolkit.training.train import evaluate_fit, fit
+    from toolkit.training.loop import fit
+    from toolkit.training.train import evaluate_fit
 
     from .accuracy import config_for, load_corpus
 

@@ -78,8 +78,9 @@ def keras_vs_runtime(model_dir: Path, bundle: Path, texts: list[str], repeat: in
     """Docs/s of the same model: onnxruntime runtime, Keras model.predict, Keras in a tf.function."""
     import tensorflow as tf
 
-    from toolkit.training.export import load_keras_model
-    from toolkit.serving.runtime import Runtime, score_batches
+    from toolkit.training.keras_io import load_keras_model
+    from toolkit.serving.batching import score_batches
+    from toolkit.serving.runtime import Runtime
 
     runtime = Runtime.load(bundle)
     model = load_keras_model(Path(model_dir) / "model.keras")
@@ -253,7 +254,8 @@ def cold_start(bundle: Path, texts: list[str], work: Path) -> dict[str, Any]:
 
 def scaling(bundle: Path, texts: list[str], sizes=(100, 1000, 10000), repeat: int = 3) -> dict[str, Any]:
     """Runtime time for growing numbers of documents (reviews reused), and short vs long documents."""
-    from toolkit.serving.runtime import Runtime, score_batches
+    from toolkit.serving.batching import score_batches
+    from toolkit.serving.runtime import Runtime
 
     runtime = Runtime.load(bundle)
     rows = []

@@ -99,7 +99,8 @@ def write_trained_model(out: Path, policy: str = "dynamic", max_len: int = 32, m
     import keras
 
     from toolkit import __version__, registry
-    from toolkit.serving.vocab import Vocab, pad_fixed
+    from toolkit.serving.batching import pad_fixed
+    from toolkit.serving.vocab import Vocab
 
     keras.utils.set_random_seed(seed)
     texts, labels = synthetic_corpus(seed=seed)
@@ -120,7 +121,7 @@ def write_trained_model(out: Path, policy: str = "dynamic", max_len: int = 32, m
         arch_reg = registry.lookup("architecture", architecture)
         extra = {}
         if getattr(arch_obj, "needs_token_weights", False):
-            from toolkit.training.train import nb_token_weights
+            from toolkit.training.loop import nb_token_weights
 
             extra["token_weights"] = nb_token_weights(ids[:n_train], y[:n_train], len(vocab), len(LABELS))
         model = arch_obj.build(len(vocab), 16, None, True, max_len, LABELS, **extra)

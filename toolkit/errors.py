@@ -44,6 +44,12 @@ class CorpusEncodingError(CorpusError):
     code = "E011"
 
 
+class InputError(ToolkitError, ValueError):
+    """Bad input to score: a file that cannot be read, a missing field, a value that is not text."""
+
+    code = "E012"
+
+
 class VocabError(ToolkitError, ValueError):
     code = "E020"
 
@@ -64,6 +70,12 @@ class OutputExistsError(ToolkitError, FileExistsError):
     code = "E051"
 
 
+class ModelFolderError(ToolkitError, ValueError):
+    """A trained-model folder that is missing, incomplete or damaged."""
+
+    code = "E052"
+
+
 class ExportError(ToolkitError, RuntimeError):
     code = "E060"
 
@@ -74,3 +86,9 @@ class BundleError(ToolkitError, ValueError):
 
 class FetchError(ToolkitError, RuntimeError):
     code = "E080"
+
+
+class ScoringError(ToolkitError, RuntimeError):
+    """A scoring engine (local processes, Ray, Spark) failed while scoring a file."""
+
+    code = "E090"

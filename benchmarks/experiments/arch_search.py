@@ -37,6 +37,7 @@ CACHE = Path(os.environ.get("TOOLKIT_EXP_CACHE", "/tmp/toolkit_exp"))
 
 def _install_token_cache() -> None:
     """Memoise ``tokenize_texts`` on disk, keyed by tokenizer config and texts."""
+    from toolkit.training import loop as loop_mod
     from toolkit.training import train as train_mod
 
     original = train_mod.tokenize_texts
@@ -55,6 +56,7 @@ def _install_token_cache() -> None:
         return out
 
     train_mod.tokenize_texts = cached
+    loop_mod.tokenize_texts = cached
 
 
 class _StandInLearned:
@@ -117,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     from toolkit import registry
     from toolkit.training.config import Config, preset_overrides
     from toolkit.training.corpus import k_folds, load_polarity, train_test_split
-    from toolkit.training.train import evaluate_fit, fit
+    from toolkit.training.loop import fit
+    from toolkit.training.train import evaluate_fit
 
     _install_token_cache()
     _ensure_learned_embedding()
@@ -176,7 +179,7 @@ def _tracer(config, test):
     import numpy as np
 
     from toolkit import registry
-from toolkit.training import train as train_mod
+    from toolkit.training import train as train_mod
 
     seen: dict = {}
     trace: list[float] = []
@@ -221,7 +224,7 @@ def _onnx_check(result, test) -> float:
     import tf2onnx
 
     from toolkit.training.prepare import tokenize_texts
-    from toolkit.serving.vocab import pad
+    from toolkit.serving.batching import pad
 
     prep = result.prepared
     ids = prep.vocab.encode_many(tokenize_texts(test.texts, prep.tokenizer))

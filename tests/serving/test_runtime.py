@@ -27,9 +27,10 @@ from toolkit.serving.bundle import (
     read_bundle,
     sha256_file,
 )
-from toolkit.errors import BundleError, CorpusError, OutputExistsError
-from toolkit.serving.runtime import Runtime, plan_batches, predict_file, score_batches
-from toolkit.serving.vocab import pad_fixed
+from toolkit.errors import BundleError, InputError, OutputExistsError
+from toolkit.serving.batching import pad_fixed, plan_batches, score_batches
+from toolkit.serving.predict_io import predict_file
+from toolkit.serving.runtime import Runtime
 
 HEAVY = ("tensorflow", "keras", "tf2onnx", "gensim")
 
@@ -269,7 +270,7 @@ def test_plan_batches_dynamic_sorts_and_caps():
 
 
 def test_plan_batches_dynamic_cuts_buckets_where_padding_would_grow():
-    from toolkit.serving.runtime import MAX_PADDING, MIN_BUCKET_CELLS
+    from toolkit.serving.batching import MAX_PADDING, MIN_BUCKET_CELLS
 
     lengths = [1000] * 10 + [100] * 10 + [1100] * 3
     plan = plan_batches(lengths, batch_size=64, policy="dynamic", max_len=4000, min_len=3)
@@ -429,18 +430,18 @@ def test_predict_file_jsonl_and_csv(tmp_path, dyn_bundle):
 def test_predict_file_errors(tmp_path, dyn_bundle):
     src = tmp_path / "in.jsonl"
     src.write_text(json.dumps({"body": "x"}) + "\n")
-    with pytest.raises(CorpusError, match=r"line 1: no field 'text' \(fields: body\)"):
+    with pytest.raises(InputError, match=r"line 1: no field 'text' \(fields present: 'body'\); choose it with --text-field"):
         predict_file(dyn_bundle, src, tmp_path / "o.jsonl")
     src.write_text("{oops\n")
-    with pytest.raises(CorpusError, match="line 1: not valid JSON"):
+    with pytest.raises(InputError, match="line 1: not valid JSON"):
         predict_file(dyn_bundle, src, tmp_path / "o.jsonl")
     bad_csv = tmp_path / "in.csv"
     bad_csv.write_text("id,body\n1,x\n")
-    with pytest.raises(CorpusError, match="no column 'text'"):
+    with pytest.raises(InputError, match="no column 'text'"):
         predict_file(dyn_bundle, bad_csv, tmp_path / "o.jsonl")
     xml = tmp_path / "in.xml"
     xml.write_text("<reviews/>")
-    with pytest.raises(CorpusError, match="unknown format '.xml'"):
+    with pytest.raises(InputError, match="unknown format '.xml'"):
         predict_file(dyn_bundle, xml, tmp_path / "o.jsonl")
     out = tmp_path / "exists.jsonl"
     out.write_text("keep")

@@ -20,12 +20,15 @@ import numpy as np
 import pytest
 
 import model_factory as mf
-from toolkit.training import export as export_mod
+from toolkit.training.export import convert as convert_mod
+from toolkit.training.export import pipeline as export_mod
+from toolkit.training.export import quantize as quantize_mod
 from toolkit.serving.bundle import sha256_file
-from toolkit.errors import ExportError, OutputExistsError
-from toolkit.training.export import export_model, keras_predict_fn
-from toolkit.serving.runtime import Runtime, score_batches
-from toolkit.serving.vocab import pad_fixed
+from toolkit.errors import ExportError, ModelFolderError, OutputExistsError
+from toolkit.training.export import export_model
+from toolkit.training.keras_io import keras_predict_fn
+from toolkit.serving.batching import pad_fixed, score_batches
+from toolkit.serving.runtime import Runtime
 
 pytestmark = pytest.mark.slow
 
@@ -116,12 +119,12 @@ def test_graph_io_is_renamed_when_the_converter_names_it_otherwise():
     import onnx
     import onnxruntime as ort
 
-    from toolkit.training.export import _name_io
+    from toolkit.training.export.convert import _name_io
 
     proto = mf.toy_onnx_model("dynamic", 8)
     graph = proto.graph
-    export_mod._rename_value(graph, "token_ids", "input_1:0")
-    export_mod._rename_value(graph, "probabilities", "model/dense/Softmax:0")
+    convert_mod._rename_value(graph, "token_ids", "input_1:0")
+    convert_mod._rename_value(graph, "probabilities", "model/dense/Softmax:0")
     assert graph.input[0].name == "input_1:0" and graph.output[0].name == "model/dense/Softmax:0"
     _name_io(proto, "dynamic")
     onnx.checker.check_model(proto, full_check=True)
@@ -190,18 +193,18 @@ def test_fresh_process_scores_real_bundle_without_training_libraries(exported):
 # ---------------------------------------------------------------------------
 def test_refuses_a_folder_that_is_not_a_trained_model(tmp_path, exported):
     out = tmp_path / "out"
-    with pytest.raises(ExportError, match="does not exist"):
+    with pytest.raises(ModelFolderError, match="does not exist"):
         export_model(tmp_path / "nowhere", out)
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(ExportError, match="not a trained model folder.*missing model.json, model.keras, vocab.txt, "
+    with pytest.raises(ModelFolderError, match="not a trained model folder.*missing model.json, model.keras, vocab.txt, "
                                           "test_data.npz"):
         export_model(empty, out)
     partial = tmp_path / "partial"
     shutil.copytree(exported[1], partial, ignore=shutil.ignore_patterns("model.keras"))
-    with pytest.raises(ExportError, match="missing model.keras$"):
+    with pytest.raises(ModelFolderError, match="missing model.keras$"):
         export_model(partial, out)
-    with pytest.raises(ExportError, match="already an exported bundle"):
+    with pytest.raises(ModelFolderError, match="already an exported bundle"):
         export_model(exported[2], out)
     assert not out.exists()
 
@@ -294,7 +297,7 @@ def test_quantize_int8_records_before_after_and_sizes(tmp_path):
 
 
 def test_quantize_int8_refused_when_accuracy_drops(tmp_path, monkeypatch, cnn_dir):
-    monkeypatch.setattr(export_mod, "MAX_QUANTIZATION_DROP_POINTS", -1.0)  # any int8 model "drops too much"
+    monkeypatch.setattr(quantize_mod, "MAX_QUANTIZATION_DROP_POINTS", -1.0)  # any int8 model "drops too much"
     bundle = export_model(cnn_dir, tmp_path / "b", quantize="int8")
     meta = json.loads((bundle / "bundle.json").read_text())
     q = meta["quantization"]

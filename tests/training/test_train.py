@@ -93,7 +93,7 @@ def test_same_seed_same_metrics(tmp_path, corpus_file):
 
 def test_best_epoch_by_loss_without_validation_and_by_monitor_with_it(corpus_file):
     from toolkit.training.corpus import load_corpus
-    from toolkit.training.train import fit
+    from toolkit.training.loop import fit
 
     corpus = load_corpus(corpus_file)
     # No validation split: training accuracy saturates, so the lowest training loss
@@ -112,7 +112,7 @@ def test_training_options_reach_the_model_folder(tmp_path, corpus_file):
     """vocab.unknown = "drop" is recorded in model.json and used again by evaluate; a cosine
     schedule ends at a learning rate of 0; an unknown schedule is refused by name."""
     from toolkit.errors import TrainingError
-    from toolkit.training.train import _make_optimizer
+    from toolkit.training.loop import _make_optimizer
 
     config = tiny_config(corpus_file, epochs=1, **{"vocab.unknown": "drop", "vocab.min_count": 2,
                                                    "training.lr_schedule": "cosine"})

@@ -334,7 +334,7 @@ def predict_cmd(
     if file is not None:
         if out is None:
             raise ToolkitError("--file needs --out (the JSONL file to write)")
-        from toolkit.serving.runtime import predict_file
+        from toolkit.serving.predict_io import predict_file
 
         summary = predict_file(bundle, file, out, text_field=text_field, batch_size=batch_size, threads=threads,
                                overwrite=overwrite)

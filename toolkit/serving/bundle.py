@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from toolkit.errors import BundleError, OutputExistsError, RegistryError
+from toolkit.serving.batching import LENGTH_POLICIES
 from toolkit.serving.vocab import UNKNOWN_POLICIES
 
 #: The bundle format this toolkit writes, and the newest it reads.
@@ -44,7 +45,7 @@ VOCAB_FILE = "vocab.txt"
 CARD_FILE = "README.md"
 #: Files every bundle must hold (besides bundle.json) and list in ``files``.
 REQUIRED_FILES = (MODEL_FILE, VOCAB_FILE)
-LENGTH_POLICIES = ("fixed", "dynamic")
+
 INPUT_NAME = "token_ids"
 OUTPUT_NAME = "probabilities"
 

@@ -299,32 +299,3 @@ class Vocab:
                 raise VocabError(f"{path}, line {lineno}: token {tok!r} already on line {seen[tok]}")
             seen[tok] = lineno
         return cls(lines, ngrams=ngrams, unknown=unknown)
-
-
-def pad_fixed(sequences: Sequence[Sequence[int]], max_len: int) -> np.ndarray:
-    """Post-pad with 0 and post-truncate to exactly ``max_len`` (the Keras seed's policy)."""
-    if max_len < 1:
-        raise VocabError(f"max_len must be >= 1, got {max_len!r}")
-    out = np.zeros((len(sequences), max_len), dtype=np.int32)
-    for i, seq in enumerate(sequences):
-        seq = seq[:max_len]
-        out[i, : len(seq)] = seq
-    return out
-
-
-def pad_dynamic(sequences: Sequence[Sequence[int]], max_len: int, min_len: int = 1) -> np.ndarray:
-    """Post-pad to the longest sequence in the batch, capped at ``max_len``.
-
-    ``min_len`` keeps the width at least that long (a convolution of width k
-    needs k positions).
-    """
-    longest = max((len(s) for s in sequences), default=0)
-    return pad_fixed(sequences, max(min(longest, max_len), min_len, 1))
-
-
-def pad(sequences: Sequence[Sequence[int]], max_len: int, policy: str = "fixed", min_len: int = 1) -> np.ndarray:
-    if policy == "fixed":
-        return pad_fixed(sequences, max_len)
-    if policy == "dynamic":
-        return pad_dynamic(sequences, max_len, min_len=min_len)
-    raise VocabError(f"unknown length policy {policy!r}; use 'fixed' or 'dynamic'")

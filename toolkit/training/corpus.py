@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from toolkit.errors import CorpusEncodingError, CorpusError
+from toolkit.serving.records import iter_records
+from toolkit.serving.records import text_field as text_field_value
 
 POLARITY_ENV = "TOOLKIT_POLARITY_DIR"
 #: The polarity corpus's folder names -> the labels models and ``doc.cats`` use.
@@ -163,71 +165,34 @@ def load_polarity(path: str | os.PathLike | None = None, encoding: str = "utf-8"
     return corpus
 
 
-def _check_fields(path: Path, lineno: int, record: dict, text_field: str, label_field: str) -> tuple[str, str]:
-    missing = [f for f in (text_field, label_field) if f not in record]
-    if missing:
-        have = ", ".join(repr(k) for k in record) or "none"
-        raise CorpusError(
-            f"{path}, line {lineno}: no field {missing[0]!r} (fields present: {have}); "
-            f"choose the fields with --text-field / --label-field"
-        )
-    text, label = record[text_field], record[label_field]
-    if text is None:
-        text = ""
-    if not isinstance(text, str):
-        raise CorpusError(f"{path}, line {lineno}: field {text_field!r} must be a string, got {type(text).__name__}")
-    if label is None or (isinstance(label, str) and not label.strip()):
-        raise CorpusError(f"{path}, line {lineno}: empty label in field {label_field!r}")
-    return text, str(label).strip()
+_FIELD_HINT = "--text-field / --label-field"
 
 
-def load_jsonl(path: str | os.PathLike, text_field: str = "text", label_field: str = "label",
-               encoding: str = "utf-8") -> Corpus:
-    """One JSON object per line with a text and a label field; blank lines skipped."""
-    path = Path(path)
-    content = _read_text(path, encoding)
+def _load_records(path: Path, text_field: str, label_field: str, encoding: str, allowed: tuple[str, ...]) -> Corpus:
+    """A corpus from a JSONL or CSV/TSV file (streamed by :func:`toolkit.serving.records.iter_records`)."""
     docs = []
-    for lineno, line in enumerate(content.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise CorpusError(f"{path}, line {lineno}: not valid JSON ({exc.msg} at column {exc.colno})") from exc
-        if not isinstance(record, dict):
-            raise CorpusError(f"{path}, line {lineno}: expected a JSON object, got {type(record).__name__}")
-        text, label = _check_fields(path, lineno, record, text_field, label_field)
-        docs.append(Document(text, label, source=f"{path.name}:{lineno}"))
+    for lineno, record in iter_records(path, (text_field, label_field), encoding=encoding, error=CorpusError,
+                                       encoding_error=CorpusEncodingError, field_hint=_FIELD_HINT, allowed=allowed):
+        text = text_field_value(record, text_field, path, lineno, error=CorpusError, none_as_empty=True)
+        label = record[label_field]
+        if label is None or (isinstance(label, str) and not label.strip()):
+            raise CorpusError(f"{path}, line {lineno}: empty label in field {label_field!r}")
+        docs.append(Document(text, str(label).strip(), source=f"{path.name}:{lineno}"))
     if not docs:
         raise CorpusError(f"{path} holds no documents")
     return Corpus(docs, name=str(path))
 
 
+def load_jsonl(path: str | os.PathLike, text_field: str = "text", label_field: str = "label",
+               encoding: str = "utf-8") -> Corpus:
+    """One JSON object per line with a text and a label field; blank lines skipped."""
+    return _load_records(Path(path), text_field, label_field, encoding, ("jsonl",))
+
+
 def load_csv(path: str | os.PathLike, text_field: str = "text", label_field: str = "label",
-             encoding: str = "utf-8", delimiter: str | None = None) -> Corpus:
-    """A CSV (or TSV: ``.tsv`` or ``delimiter='\\t'``) file with a header row."""
-    path = Path(path)
-    content = _read_text(path, encoding)
-    if delimiter is None:
-        delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    reader = csv.DictReader(content.splitlines(), delimiter=delimiter)
-    header = reader.fieldnames or []
-    if not header:
-        raise CorpusError(f"{path} is empty: expected a header row naming {text_field!r} and {label_field!r}")
-    missing = [f for f in (text_field, label_field) if f not in header]
-    if missing:
-        raise CorpusError(
-            f"{path}: no column {missing[0]!r} in the header (columns: {', '.join(repr(h) for h in header)}); "
-            f"choose the columns with --text-field / --label-field"
-        )
-    docs = []
-    for row in reader:
-        lineno = reader.line_num
-        text, label = _check_fields(path, lineno, row, text_field, label_field)
-        docs.append(Document(text, label, source=f"{path.name}:{lineno}"))
-    if not docs:
-        raise CorpusError(f"{path} has a header but no rows")
-    return Corpus(docs, name=str(path))
+             encoding: str = "utf-8") -> Corpus:
+    """A CSV (or TSV, by the ``.tsv`` suffix) file with a header row."""
+    return _load_records(Path(path), text_field, label_field, encoding, ("csv", "tsv"))
 
 
 def load_corpus(path: str | os.PathLike | None = None, *, text_field: str = "text", label_field: str = "label",

@@ -9,7 +9,9 @@ Results: nb_weights_folds.log. The built-in option is now `cnn` `bag_weights="nb
 import sys, json, time, os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
-from toolkit.training import train as T, registry
+from toolkit import registry
+from toolkit.training import loop as T
+from toolkit.training.train import evaluate_fit
 from toolkit.training.config import Config
 from toolkit.training.corpus import load_polarity, k_folds
 from toolkit.training.architectures.cnn import CNN
@@ -71,5 +73,5 @@ for i in folds_wanted:
     train, test = folds[i]
     t = time.time()
     res = T.fit(cfg, train, progress=False)
-    m = T.evaluate_fit(res, test)
+    m = evaluate_fit(res, test)
     print(json.dumps({"mode": mode, "alpha": alpha, "fold": i, "acc": m["accuracy"], "s": round(time.time() - t)}), flush=True)

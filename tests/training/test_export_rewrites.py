@@ -1,4 +1,4 @@
-"""toolkit.training.onnx_rewrite: exact layout rewrites of tf2onnx's Conv1D graphs."""
+"""toolkit.training.export.rewrites: exact layout rewrites of tf2onnx's Conv1D graphs."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import model_factory as mf
-from toolkit.training.onnx_rewrite import rewrite
+from toolkit.training.export.rewrites import rewrite
 
 
 def _run(proto, feeds):

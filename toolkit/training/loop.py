@@ -1,0 +1,305 @@
+"""The training loop: prepared data, Keras model, optimizer, batches, fit with the best epoch kept.
+
+Shared by ``toolkit train``, cross-validation and the search tools. TensorFlow
+and Keras are imported inside the functions.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from toolkit import registry
+from toolkit.errors import EmbeddingError, TrainingError
+from toolkit.serving.batching import pad, score_batches
+from toolkit.serving.vocab import Vocab
+from toolkit.training.config import Config
+from toolkit.training.corpus import Corpus
+from toolkit.training.keras_io import keras_predict_fn
+from toolkit.training.prepare import tokenize_texts
+
+
+@dataclass
+class Prepared:
+    """Everything built before the model: shared by training, evaluation and CV."""
+
+    tokenizer: Any
+    vocab: Vocab
+    labels: list[str]
+    train_tokens: list[list[str]]
+    train_labels: np.ndarray
+    max_len: int
+
+def set_seed(seed: int) -> None:
+    import keras
+    import tensorflow as tf
+
+    random.seed(seed)
+    np.random.seed(seed)
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+def resolve_max_len(config: Config, id_lists: Sequence[Sequence[int]], min_len: int, chunk: int = 1) -> int:
+    """The configured ``max_len``, else the longest training document capped at ``max_len_cap``."""
+    max_len = config.training.max_len
+    if max_len is None:
+        longest = max((len(x) for x in id_lists), default=1)
+        max_len = min(longest, config.training.max_len_cap)
+    max_len = max(max_len, min_len)
+    if chunk > 1:  # architectures that cut the document into chunks need a multiple
+        max_len = int(math.ceil(max_len / chunk) * chunk)
+    return max_len
+
+def stratified_validation(labels: np.ndarray, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, validation): ``share`` of each label held out, seeded."""
+    rng = np.random.default_rng(seed)
+    val = []
+    for label in np.unique(labels):
+        idx = np.flatnonzero(labels == label)
+        rng.shuffle(idx)
+        n = int(round(len(idx) * share))
+        if share > 0 and len(idx) > 1:
+            n = max(1, min(n, len(idx) - 1))
+        val.extend(idx[:n].tolist())
+    val_idx = np.array(sorted(val), dtype=np.int64)
+    train_idx = np.setdiff1d(np.arange(len(labels)), val_idx)
+    return train_idx, val_idx
+
+def nb_token_weights(ids: Sequence[Sequence[int]], labels: Sequence[int], vocab_size: int, n_labels: int,
+                     alpha: float = 1.0) -> np.ndarray:
+    """Naive-Bayes weight of each vocabulary id: the magnitude of its log-count ratio (Wang & Manning 2012).
+
+    For label *c*, ``p`` counts the documents of *c* that hold the id and ``q`` those of the other
+    labels (each once per document, plus ``alpha``); the ratio is ``log((p / |p|_1) / (q / |q|_1))``.
+    The weight is its largest magnitude over the labels (with two labels both are the same), 0 for
+    padding. float32 [vocab_size].
+    """
+    if len(ids) != len(labels):
+        raise TrainingError(f"nb_token_weights: {len(ids)} documents but {len(labels)} labels")
+    counts = np.zeros((n_labels, vocab_size), dtype=np.float64)
+    for doc, label in zip(ids, labels):
+        counts[int(label), np.unique(np.asarray(doc, dtype=np.int64))] += 1.0
+    total = counts.sum(axis=0)
+    weights = np.zeros(vocab_size, dtype=np.float64)
+    for c in range(n_labels):
+        p = counts[c] + alpha
+        q = total - counts[c] + alpha
+        weights = np.maximum(weights, np.abs(np.log(p / p.sum()) - np.log(q / q.sum())))
+    weights[0] = 0.0
+    return weights.astype(np.float32)
+
+class BatchSequence:
+    """Batches of (ids, labels) padded per batch (dynamic) or to ``max_len`` (fixed).
+
+    Dynamic batches are formed from length-sorted windows of a seeded shuffle,
+    so each batch holds documents of similar length (less padding, same
+    epoch-to-epoch randomness for a given seed).
+    """
+
+    def __init__(self, ids, labels, batch_size, max_len, policy, min_len, shuffle, seed):
+        self.ids = ids
+        self.labels = np.asarray(labels, dtype=np.int32)
+        self.batch_size = batch_size
+        self.max_len = max_len
+        self.policy = policy
+        self.min_len = min_len
+        self.shuffle = shuffle
+        self.rng = np.random.default_rng(seed)
+        self.batches = self._plan()
+
+    def _plan(self) -> list[np.ndarray]:
+        order = np.arange(len(self.ids))
+        if self.shuffle:
+            self.rng.shuffle(order)
+        if self.policy == "dynamic":
+            window = self.batch_size * 20
+            lengths = np.array([len(x) for x in self.ids])
+            parts = []
+            for start in range(0, len(order), window):
+                chunk = order[start:start + window]
+                parts.append(chunk[np.argsort(lengths[chunk], kind="stable")])
+            order = np.concatenate(parts) if parts else order
+        batches = [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        if self.shuffle:
+            self.rng.shuffle(batches)
+        return batches
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def batch(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        idx = self.batches[i]
+        x = pad([self.ids[j] for j in idx], self.max_len, self.policy, self.min_len)
+        return x, self.labels[idx]
+
+    def on_epoch_end(self) -> None:
+        if self.shuffle:
+            self.batches = self._plan()
+
+def _keras_dataset(seq: BatchSequence):
+    import keras
+
+    class _Data(keras.utils.PyDataset):
+        def __init__(self):
+            super().__init__(workers=1, use_multiprocessing=False)
+
+        def __len__(self):
+            return len(seq)
+
+        def __getitem__(self, i):
+            return seq.batch(i)
+
+        def on_epoch_end(self):
+            seq.on_epoch_end()
+
+    return _Data()
+
+
+def predict_ids(model, ids: Sequence[Sequence[int]], max_len: int, policy: str, min_len: int,
+                batch_size: int = 64) -> np.ndarray:
+    """Probabilities for encoded documents, in order, batched exactly as the runtime batches them."""
+    return score_batches(ids, keras_predict_fn(model), policy=policy, max_len=max_len, min_len=min_len,
+                         batch_size=batch_size)
+
+
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def _make_optimizer(name: str, learning_rate: float, schedule: str = "constant", total_steps: int = 1):
+    """The Keras optimizer ``name``; ``schedule="cosine"`` decays the rate to 0 over ``total_steps``."""
+    import keras
+
+    optimizers = {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW, "sgd": keras.optimizers.SGD,
+                  "rmsprop": keras.optimizers.RMSprop, "adagrad": keras.optimizers.Adagrad}
+    if name not in optimizers:
+        raise TrainingError(f"unknown optimizer {name!r} (training.optimizer); choose one of {', '.join(optimizers)}")
+    if schedule not in LR_SCHEDULES:
+        raise TrainingError(f"unknown learning-rate schedule {schedule!r} (training.lr_schedule); choose one of "
+                            f"{', '.join(LR_SCHEDULES)}")
+    rate = learning_rate
+    if schedule == "cosine":
+        rate = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=max(1, int(total_steps)))
+    return optimizers[name](learning_rate=rate)
+
+class _KeepBest:
+    """Keras callback factory: remember the weights of the best epoch, restore them at the end."""
+
+    @staticmethod
+    def make(monitor: str, patience: int, on_epoch: Callable[[int, dict], None] | None):
+        import keras
+
+        class KeepBest(keras.callbacks.Callback):
+            def __init__(self):
+                super().__init__()
+                self.best = None
+                self.best_epoch = -1
+                self.best_weights = None
+                self.wait = 0
+
+            def _better(self, logs):
+                value = logs.get(monitor)
+                if value is None:
+                    raise TrainingError(f"training.monitor {monitor!r} is not a logged metric ({', '.join(logs)})")
+                key = (value, -logs.get("val_loss", 0.0)) if "loss" not in monitor else (-value, 0.0)
+                return self.best is None or key > self.best, key
+
+            def on_epoch_end(self, epoch, logs=None):
+                logs = logs or {}
+                better, key = self._better(logs)
+                if better:
+                    self.best, self.best_epoch, self.wait = key, epoch, 0
+                    self.best_weights = self.model.get_weights()
+                else:
+                    self.wait += 1
+                    if patience and self.wait >= patience:
+                        self.model.stop_training = True
+                if on_epoch is not None:
+                    on_epoch(epoch, logs)
+
+            def on_train_end(self, logs=None):
+                if self.best_weights is not None:
+                    self.model.set_weights(self.best_weights)
+
+        return KeepBest()
+
+def prepare(config: Config, train: Corpus, progress: bool = True) -> Prepared:
+    tok = registry.create_tokenizer(config.tokenizer.name, **config.tokenizer.options)
+    train_tokens = tokenize_texts(train.texts, tok, progress=progress, description="tokenizing train")
+    v = config.vocab
+    vocab = Vocab.build(train_tokens, min_count=v.min_count, max_size=v.max_size, ngrams=v.ngrams,
+                        unknown=v.unknown)
+    if len(vocab) <= 2:
+        raise TrainingError(
+            f"the vocabulary is empty after cleaning (min_count={v.min_count}); "
+            f"lower vocab.min_count or check the corpus and tokenizer"
+        )
+    return Prepared(tok, vocab, list(train.labels), train_tokens, np.asarray(train.label_ids, dtype=np.int32), 0)
+
+@dataclass
+class FitResult:
+    model: Any
+    architecture: Any
+    embedding: Any
+    prepared: Prepared
+    history: dict[str, list[float]]
+    best_epoch: int
+    train_seconds: float
+    max_len: int
+
+def fit(config: Config, train: Corpus, progress: bool = True,
+        on_epoch: Callable[[int, dict], None] | None = None) -> FitResult:
+    """Build everything from the training split and fit the model (best epoch kept)."""
+    t0 = time.perf_counter()
+    set_seed(config.training.seed)
+    prep = prepare(config, train, progress)
+    emb = registry.create_embedding(config.embedding.name, **config.embedding.options)
+    arch = registry.create_architecture(config.architecture.name, **config.architecture.options)
+    policy = arch.length_policy
+    min_len = int(getattr(arch, "min_len", 1))
+    weights = emb.matrix(prep.vocab, prep.train_tokens)
+    dim = int(emb.dim)
+    if weights is not None:
+        weights = np.asarray(weights, dtype=np.float32)
+        if weights.shape != (len(prep.vocab), dim):
+            raise EmbeddingError(
+                f"embedding {config.embedding.name!r} returned a matrix of shape {weights.shape}, expected "
+                f"({len(prep.vocab)}, {dim}) = (vocabulary size, embedding.options.dim)"
+            )
+    ids = prep.vocab.encode_many(prep.train_tokens)
+    chunk = int(arch.config.get("chunk_len", 1) or 1)
+    max_len = resolve_max_len(config, ids, min_len, chunk)
+    prep.max_len = max_len
+
+    tr = config.training
+    train_idx, val_idx = stratified_validation(prep.train_labels, tr.validation_share, tr.seed)
+    fit_ids = [ids[i] for i in train_idx]
+    train_seq = BatchSequence(fit_ids, prep.train_labels[train_idx], tr.batch_size, max_len, policy, min_len,
+                              shuffle=True, seed=tr.seed)
+    val_data = None
+    if len(val_idx):
+        val_seq = BatchSequence([ids[i] for i in val_idx], prep.train_labels[val_idx], tr.batch_size, max_len,
+                                policy, min_len, shuffle=False, seed=0)
+        val_data = _keras_dataset(val_seq)
+    # Without validation data, training accuracy reaches 1.0 and cannot rank
+    # epochs: keep the lowest training loss, and do not stop early on it.
+    monitor, patience = (tr.monitor, tr.early_stopping) if val_data is not None else ("loss", 0)
+
+    extra = {}
+    if getattr(arch, "needs_token_weights", False):  # from the documents the model is fitted on only
+        extra["token_weights"] = nb_token_weights(fit_ids, prep.train_labels[train_idx], len(prep.vocab),
+                                                  len(prep.labels))
+    model = arch.build(len(prep.vocab), dim, weights=weights, trainable=bool(emb.trainable), max_len=max_len,
+                       labels=prep.labels, **extra)
+    model.compile(optimizer=_make_optimizer(tr.optimizer, tr.learning_rate, tr.lr_schedule,
+                                            tr.epochs * len(train_seq)),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    keep = _KeepBest.make(monitor, patience, on_epoch)
+    hist = model.fit(_keras_dataset(train_seq), validation_data=val_data, epochs=tr.epochs,
+                     callbacks=[keep], verbose=2 if progress else 0)
+    history = {k: [float(x) for x in v] for k, v in hist.history.items()}
+    return FitResult(model, arch, emb, prep, history, keep.best_epoch, time.perf_counter() - t0, max_len)
