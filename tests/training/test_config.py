@@ -92,7 +92,7 @@ def test_train_preset_sits_between_the_config_file_and_the_command_line(tmp_path
     """`toolkit train --preset`: the architecture's recommended settings replace the file's
     (or the defaults'), and explicit command-line values still win over them."""
     from toolkit import registry
-    from toolkit.cli.app import build_config
+    from toolkit.cli.train import build_config
 
     rec = registry.create_architecture("cnn-lstm").recommended
     plain = build_config(None, {"architecture.name": "cnn-lstm"})
@@ -112,7 +112,7 @@ def test_train_preset_sits_between_the_config_file_and_the_command_line(tmp_path
 
 def test_train_preset_without_recommended_settings_is_refused(tmp_path):
     from toolkit import registry
-    from toolkit.cli.app import build_config
+    from toolkit.cli.train import build_config
     from toolkit.hookspecs import hookimpl
 
     class Bare:

@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import List, Optional
 
 import typer
 
 from toolkit.cli.common import cli_errors, parse_options
-from toolkit.errors import ConfigError, ToolkitError
+from toolkit.errors import ToolkitError
 
 app = typer.Typer(
     name="toolkit",
@@ -165,140 +165,6 @@ def data_info_cmd(
 
 
 # ---------------------------------------------------------------------------
-# train / evaluate
-# ---------------------------------------------------------------------------
-def build_config(config_file: Optional[Path], overrides: dict[str, Any], preset: bool = False):
-    """The config file (or the defaults) with ``overrides`` applied. ``preset``: the chosen
-    architecture's ``recommended`` settings go in between (over the file, under the overrides)."""
-    from toolkit.training.config import Config, preset_overrides
-
-    base = Config.from_file(config_file) if config_file else Config()
-    config = base.with_overrides(overrides) if overrides else base
-    if not preset:
-        return config
-    from toolkit.registry import create_architecture
-
-    arch = create_architecture(config.architecture.name, **config.architecture.options)
-    recommended = getattr(arch, "recommended", None)
-    if not recommended:
-        raise ConfigError(f"--preset: architecture {config.architecture.name!r} has no recommended settings "
-                          f"(its 'recommended' attribute is empty or missing)")
-    return base.with_overrides({**preset_overrides(recommended), **overrides})
-
-
-@app.command("train")
-@cli_errors
-def train_cmd(
-    out: Path = typer.Option(Path("runs/model"), "--out", "-o", help="Output folder (refused if it exists)."),
-    config_file: Optional[Path] = typer.Option(None, "--config", "-c", help="Training config (TOML or JSON)."),
-    data: Optional[Path] = DataOpt,
-    text_field: Optional[str] = typer.Option(None, "--text-field", help="Text column/field of CSV or JSONL."),
-    label_field: Optional[str] = typer.Option(None, "--label-field", help="Label column/field of CSV or JSONL."),
-    encoding: Optional[str] = typer.Option(None, "--encoding", help="Text encoding of the corpus."),
-    test_share: Optional[float] = typer.Option(None, "--test-share", help="Test share for corpora without folds."),
-    tokenizer: Optional[str] = typer.Option(None, "--tokenizer", "-t", help="Tokenizer name."),
-    tokenizer_option: Optional[List[str]] = typer.Option(None, "--tokenizer-option", "-T", help="key=value."),
-    embedding: Optional[str] = typer.Option(None, "--embedding", "-e", help="Embedding provider name."),
-    embedding_option: Optional[List[str]] = typer.Option(None, "--embedding-option", "-E", help="key=value."),
-    architecture: Optional[str] = typer.Option(None, "--architecture", "-a", help="Architecture name."),
-    architecture_option: Optional[List[str]] = typer.Option(None, "--architecture-option", "-A", help="key=value."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="Training epochs."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Batch size."),
-    learning_rate: Optional[float] = typer.Option(None, "--learning-rate", "--lr", help="Learning rate."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed."),
-    set_: Optional[List[str]] = typer.Option(None, "--set", help="Any config field: section.field=value."),
-    preset: bool = typer.Option(False, "--preset", help="Use the architecture's recommended tokenizer, vocabulary, "
-                                "embedding and training settings (over --config, under the other options)."),
-    cv: int = typer.Option(0, "--cv", help="k-fold cross-validation instead of one split (polarity: 10)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output folder."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No per-epoch progress."),
-) -> None:
-    """Train a model: clean -> vocabulary -> embedding -> model -> fit; write a model folder."""
-    from toolkit.training.config import parse_set_options
-
-    overrides: dict[str, Any] = {}
-    simple = {
-        "data.path": str(data) if data else None, "data.text_field": text_field, "data.label_field": label_field,
-        "data.encoding": encoding, "data.test_share": test_share, "tokenizer.name": tokenizer,
-        "embedding.name": embedding, "architecture.name": architecture, "training.epochs": epochs,
-        "training.batch_size": batch_size, "training.learning_rate": learning_rate, "training.seed": seed,
-    }
-    overrides.update({k: v for k, v in simple.items() if v is not None})
-    # A new component name starts from that component's defaults, unless options are given.
-    for section, name in (("tokenizer", tokenizer), ("embedding", embedding), ("architecture", architecture)):
-        if name is not None:
-            overrides[f"{section}.options"] = {}
-    for section, pairs in (("tokenizer", tokenizer_option), ("embedding", embedding_option),
-                           ("architecture", architecture_option)):
-        for key, value in parse_options(pairs, section).items():
-            overrides[f"{section}.options.{key}"] = value
-    overrides.update(parse_set_options(set_))
-    config = build_config(config_file, overrides, preset=preset)
-    command = "toolkit " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("toolkit") else None
-
-    if cv:
-        run_cross_validation(config, cv, out, overwrite=overwrite, progress=not quiet)
-        return
-    from toolkit.training.train import train_model
-
-    metrics = train_model(config, out, overwrite=overwrite, progress=not quiet, command=command)
-    typer.echo(format_metrics(metrics))
-    typer.echo(f"model folder: {out}")
-
-
-def run_cross_validation(config, k: int, out: Path, overwrite: bool, progress: bool) -> dict:
-    from toolkit.serving.bundle import atomic_dir
-    from toolkit.errors import OutputExistsError
-    from toolkit.training.train import cross_validate
-
-    if out.exists() and not overwrite:
-        raise OutputExistsError(f"output folder {out} exists; pass --overwrite to replace it")
-
-    def on_fold(i: int, row: dict) -> None:
-        typer.echo(f"fold {i}: accuracy {row['accuracy']:.4f} ({row['n_test']} docs, {row['train_seconds']:.0f}s)")
-
-    result = cross_validate(config, k, progress=progress, on_fold=on_fold)
-    typer.echo(f"{k}-fold accuracy: {result['mean_accuracy']:.4f} +- {result['std_accuracy']:.4f}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_dir(out, overwrite=overwrite, expect=("cv.json",)) as tmp:
-        (Path(tmp) / "cv.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-        (Path(tmp) / "config.toml").write_text(config.to_toml(), encoding="utf-8")
-    typer.echo(f"written: {out / 'cv.json'}")
-    return result
-
-
-def format_metrics(metrics: dict) -> str:
-    lines = [f"test accuracy: {metrics['accuracy']:.4f} on {metrics['n_test']} documents "
-             f"(macro F1 {metrics['macro_f1']:.4f})"]
-    for label, m in metrics["per_label"].items():
-        lines.append(f"  {label}: precision {m['precision']:.3f} recall {m['recall']:.3f} f1 {m['f1']:.3f} "
-                     f"support {m['support']}")
-    labels = metrics["labels"]
-    lines.append("  confusion (rows true, columns predicted): " + ", ".join(labels))
-    for label, row in zip(labels, metrics["confusion_matrix"]):
-        lines.append(f"    {label}: {row}")
-    if "train_seconds" in metrics:
-        lines.append(f"train time: {metrics['train_seconds']:.1f}s; best epoch {metrics['best_epoch']} "
-                     f"of {metrics['epochs_run']}")
-    return "\n".join(lines)
-
-
-@app.command("evaluate")
-@cli_errors
-def evaluate_cmd(
-    model_dir: Path = typer.Argument(..., help="A model folder written by `toolkit train`."),
-    data: Optional[Path] = typer.Option(None, "--data", help="Corpus (default: the one the model was trained on)."),
-    split: str = typer.Option("test", "--split", help="test, train or all."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-) -> None:
-    """Evaluate a trained model on a corpus split."""
-    from toolkit.training.train import evaluate_model
-
-    metrics = evaluate_model(model_dir, data=data, split=split)
-    typer.echo(json.dumps(metrics, indent=2) if as_json else format_metrics(metrics))
-
-
-# ---------------------------------------------------------------------------
 # export / predict
 # ---------------------------------------------------------------------------
 @app.command("export")
@@ -356,9 +222,9 @@ _add_embeddings_app()
 
 def _add_command_modules() -> None:
     """Commands kept in their own modules (each light at import; engines load inside the commands)."""
-    from toolkit.cli import score, serve
+    from toolkit.cli import score, serve, train
 
-    for module in (score, serve):
+    for module in (train, score, serve):
         module.register(app)
 
 

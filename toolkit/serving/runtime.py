@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import os
 import threading
-from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np

@@ -14,8 +14,6 @@ This module reads files only (stdlib + numpy); it imports no TensorFlow.
 
 from __future__ import annotations
 
-import csv
-import json
 import os
 import random
 import re
