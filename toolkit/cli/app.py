@@ -222,9 +222,9 @@ _add_embeddings_app()
 
 def _add_command_modules() -> None:
     """Commands kept in their own modules (each light at import; engines load inside the commands)."""
-    from toolkit.cli import score, serve, train
+    from toolkit.cli import explain, score, search, serve, train
 
-    for module in (train, score, serve):
+    for module in (train, search, score, serve, explain):
         module.register(app)
 
 
