@@ -9,6 +9,7 @@ so ``toolkit --help`` is instant.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -16,6 +17,7 @@ from typing import List, Optional
 import typer
 
 from toolkit.cli.common import cli_errors, parse_options
+from toolkit.cli.quiet import import_tensorflow
 from toolkit.errors import ToolkitError
 
 app = typer.Typer(
@@ -29,6 +31,18 @@ vocab_app = typer.Typer(help="Build and inspect vocabularies.", no_args_is_help=
 data_app = typer.Typer(help="Get and inspect corpora.", no_args_is_help=True)
 app.add_typer(vocab_app, name="vocab")
 app.add_typer(data_app, name="data")
+
+
+@app.callback()
+def _global_options(
+    verbose: bool = typer.Option(False, "--verbose", help="Show TensorFlow's start-up and log lines "
+                                 "(hidden by default; also TOOLKIT_VERBOSE=1)."),
+) -> None:
+    """Options that apply to every command."""
+    if verbose:
+        from toolkit.cli.quiet import ENV_VERBOSE
+
+        os.environ[ENV_VERBOSE] = "1"
 
 
 def _add_embeddings_app() -> None:
@@ -177,6 +191,7 @@ def export_cmd(
     opset: int = typer.Option(17, "--opset", help="ONNX opset (>= 17)."),
 ) -> None:
     """Export a trained model to an ONNX bundle (checked against Keras on the test split)."""
+    import_tensorflow()
     from toolkit.training.export import export_model, export_summary
 
     path = export_model(model_dir, out, overwrite=overwrite, quantize=quantize, opset=opset,

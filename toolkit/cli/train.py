@@ -11,6 +11,7 @@ from typing import Any, List, Optional
 import typer
 
 from toolkit.cli.common import cli_errors, parse_options
+from toolkit.cli.quiet import import_tensorflow
 from toolkit.errors import ConfigError
 
 DataOpt = typer.Option(None, "--data", help="Corpus: folder tree, .jsonl or .csv (default: the polarity corpus).")
@@ -68,6 +69,7 @@ def train_cmd(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No per-epoch progress."),
 ) -> None:
     """Train a model: clean -> vocabulary -> embedding -> model -> fit; write a model folder."""
+    import_tensorflow()
     from toolkit.training.config import parse_set_options
 
     overrides: dict[str, Any] = {}
@@ -131,10 +133,28 @@ def format_metrics(metrics: dict) -> str:
     lines.append("  confusion (rows true, columns predicted): " + ", ".join(labels))
     for label, row in zip(labels, metrics["confusion_matrix"]):
         lines.append(f"    {label}: {row}")
+    lines += _calibration_lines(metrics.get("calibration"), metrics.get("split", "test"))
     if "train_seconds" in metrics:
         lines.append(f"train time: {metrics['train_seconds']:.1f}s; best epoch {metrics['best_epoch']} "
                      f"of {metrics['epochs_run']}")
     return "\n".join(lines)
+
+
+def _calibration_lines(cal: Any, split: str) -> list[str]:
+    """``format_metrics``' lines on calibration: the temperature and ECE / Brier / log loss before and after."""
+    if not isinstance(cal, dict):
+        return []
+    if cal.get("method") != "temperature":
+        return ["calibration: none"]
+    lines = [f"calibration: temperature {cal['temperature']:.3f} (fitted on {cal.get('fitted_on', '?')}, "
+             f"{cal.get('n', '?')} documents)"]
+    for name in dict.fromkeys(("heldout", "test", split)):
+        part = cal.get(name)
+        if isinstance(part, dict) and "before" in part:
+            b, a = part["before"], part["after"]
+            lines.append(f"  {name}: ECE {b['ece']:.3f} -> {a['ece']:.3f}, Brier {b['brier']:.3f} -> {a['brier']:.3f}, "
+                         f"log loss {b['log_loss']:.3f} -> {a['log_loss']:.3f} (before -> after; ECE top-label, 10 bins)")
+    return lines
 
 
 @cli_errors
@@ -145,6 +165,7 @@ def evaluate_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Evaluate a trained model on a corpus split."""
+    import_tensorflow()
     from toolkit.training.train import evaluate_model
 
     metrics = evaluate_model(model_dir, data=data, split=split)
