@@ -21,6 +21,7 @@ import spacy
 from spacy.lang.en import English
 from spacy.training import Example
 
+from boundary import assert_serving_only, report_code
 from spacy_helpers import LABELS, lexicon_bundle, run_python
 from toolkit.serving import spacy_component
 from toolkit.errors import BundleError
@@ -117,7 +118,8 @@ def test_settings_from_config(bundle):
     nlp = make_nlp(bundle, batch_size=7, threshold=0.3, threads=1)
     component = nlp.get_pipe("review_sentiment")
     assert component.cfg == {"model": str(bundle), "threshold": 0.3, "batch_size": 7, "threads": 1,
-                             "labels": LABELS}
+                             "labels": LABELS, "bundle_id": component.bundle_id}
+    assert component.bundle_id == json.loads((bundle / "bundle.json").read_text())["bundle_id"]
     assert component.runtime.session.get_session_options().intra_op_num_threads == 1
     assert nlp(SNIPPET_TEXT).cats["POSITIVE"] > 0.9
 
@@ -171,14 +173,13 @@ def test_empty_model_means_the_default_model_dir(bundle, monkeypatch):
     assert nlp(SNIPPET_TEXT).cats["POSITIVE"] > 0.9
 
 
-def test_damaged_bundle_is_refused_on_first_use(bundle, tmp_path):
+def test_damaged_bundle_is_refused_at_add_pipe(bundle, tmp_path):
     damaged = tmp_path / "damaged"
     shutil.copytree(bundle, damaged)
     with open(damaged / "model.onnx", "ab") as fh:
         fh.write(b"\0")
-    nlp = make_nlp(damaged)
-    with pytest.raises(BundleError, match="checksum mismatch for model.onnx"):
-        nlp("good film")
+    with pytest.raises(BundleError, match="(checksum|size) mismatch for model.onnx"):
+        make_nlp(damaged)
 
 
 def test_component_without_bundle_says_what_to_do():
@@ -362,7 +363,7 @@ def test_to_disk_from_disk_carries_the_bundle(bundle, tmp_path):
     assert_same_cats(cats_of(elsewhere.pipe(REVIEWS)), before)
 
 
-SNIPPET_LOAD = """
+SNIPPET_LOAD = report_code() + """
 import json, sys
 import spacy
 texts = json.loads(sys.argv[-1])
@@ -370,8 +371,7 @@ cats = []
 for path in sys.argv[1:-1]:
     nlp = spacy.load(path)
     cats.extend(doc.cats for doc in nlp.pipe(texts))
-heavy = [m for m in ("tensorflow", "keras", "tf2onnx", "gensim") if m in sys.modules]
-print(json.dumps({"cats": cats, "heavy": heavy}))
+print(json.dumps({"cats": cats, **_boundary_report()}))
 """
 
 
@@ -384,7 +384,7 @@ def test_to_disk_then_spacy_load_in_a_fresh_process(bundle, spacy_bundle, tmp_pa
         nlp.to_disk(tmp_path / f"pipeline-{i}")
         paths.append(str(tmp_path / f"pipeline-{i}"))
     result = run_python(SNIPPET_LOAD, *paths, json.dumps(REVIEWS))
-    assert result["heavy"] == []
+    assert_serving_only(result)
     assert_same_cats(result["cats"], before)
 
 
@@ -495,7 +495,7 @@ def test_forked_worker_opens_its_own_session(bundle, monkeypatch):
 # ---------------------------------------------------------------------------
 # the issue's snippet, in a fresh process
 # ---------------------------------------------------------------------------
-SNIPPET = """
+SNIPPET = report_code() + """
 import json, sys
 import spacy
 nlp = spacy.blank("en")
@@ -507,8 +507,7 @@ else:
     nlp.add_pipe("review_sentiment")
 doc = nlp("A tense, beautifully acted film; I loved every minute.")
 docs = list(nlp.pipe(["An awful, boring mess.", ""]))
-heavy = [m for m in ("tensorflow", "keras", "tf2onnx", "gensim") if m in sys.modules]
-print(json.dumps({"cats": doc.cats, "more": [d.cats for d in docs], "heavy": heavy,
+print(json.dumps({"cats": doc.cats, "more": [d.cats for d in docs], **_boundary_report(),
                   "heavy_at_blank": heavy_at_blank, "toolkit": "toolkit.serving.spacy_component" in sys.modules}))
 """
 
@@ -516,7 +515,7 @@ print(json.dumps({"cats": doc.cats, "more": [d.cats for d in docs], "heavy": hea
 def _check_snippet(result: dict) -> None:
     assert result["toolkit"]  # found through the spacy_factories entry point (the snippet imports no toolkit)
     assert result["heavy_at_blank"] == [], "spacy.blank() imports the component module: keep it light"
-    assert result["heavy"] == [], f"the serving half imported {result['heavy']}"
+    assert_serving_only(result)
     cats = result["cats"]
     assert set(cats) == {"POSITIVE", "NEGATIVE"}
     assert sum(cats.values()) == pytest.approx(1.0, abs=1e-4)
@@ -581,5 +580,5 @@ def test_trained_and_exported_bundle_serves_from_spacy(real_bundle, tmp_path):
     result = run_python(
         SNIPPET_LOAD, str(tmp_path / "pipeline"), json.dumps(texts),
     )
-    assert result["heavy"] == []
+    assert_serving_only(result)
     assert_same_cats(result["cats"], cats_of(docs))

@@ -10,16 +10,15 @@ process.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import model_factory as mf
+from boundary import assert_serving_only, report_code
+from spacy_helpers import run_python
 from toolkit.training.export import convert as convert_mod
 from toolkit.training.export import pipeline as export_mod
 from toolkit.training.export import quantize as quantize_mod
@@ -32,7 +31,6 @@ from toolkit.serving.runtime import Runtime
 
 pytestmark = pytest.mark.slow
 
-HEAVY = ("tensorflow", "keras", "tf2onnx", "gensim")
 ARCHS = {"cnn": "dynamic", "cnn-lstm": "fixed"}
 
 
@@ -172,19 +170,15 @@ def test_runtime_scores_equal_keras_scores(exported):
 
 def test_fresh_process_scores_real_bundle_without_training_libraries(exported):
     _, _, bundle = exported
-    code = (
+    code = report_code() + (
         "import json, sys\n"
         "from toolkit.serving.runtime import Runtime\n"
         f"rt = Runtime.load({str(bundle)!r}, threads=1)\n"
         "out = rt.predict(['A great superb film.', 'dull boring awful', ''])\n"
-        "heavy = sorted({m.split('.')[0] for m in sys.modules} & set(" + repr(HEAVY) + "))\n"
-        "print(json.dumps({'labels': [o['label'] for o in out], 'heavy': heavy}))\n"
+        "print(json.dumps({'labels': [o['label'] for o in out], **_boundary_report()}))\n"
     )
-    env = {**os.environ, "TOOLKIT_LOAD_PLUGINS": ""}
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert result["heavy"] == []
+    result = run_python(code, env={"TOOLKIT_LOAD_PLUGINS": ""})
+    assert_serving_only(result)
     assert result["labels"][:2] == ["POSITIVE", "NEGATIVE"]
 
 

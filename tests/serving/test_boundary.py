@@ -1,0 +1,82 @@
+"""The boundary between the halves: serving work in a fresh process loads no training module.
+
+Checked after real work: the spaCy component (shipped default and a given
+bundle), the runtime, and `toolkit predict` (texts and --file) through the CLI's
+own entry point. And statically: no module under toolkit/serving imports
+toolkit.training or toolkit.cli.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+from boundary import assert_serving_only, report_code
+from spacy_helpers import run_python
+
+SERVING = Path(__file__).resolve().parents[2] / "toolkit" / "serving"
+DEFAULT = SERVING / "models" / "default"
+
+
+def test_spacy_component_loads_no_training_module():
+    code = report_code() + '''
+import json, spacy
+nlp = spacy.blank("en")
+nlp.add_pipe("review_sentiment")
+cats = [d.cats for d in nlp.pipe(["A tense, beautifully acted film.", "", "Dull and far too long."])]
+print(json.dumps({"cats": cats, **_boundary_report()}))
+'''
+    result = run_python(code, env={"TOOLKIT_LOAD_PLUGINS": ""})
+    assert len(result["cats"]) == 3 and set(result["cats"][0]) == {"NEGATIVE", "POSITIVE"}
+    assert_serving_only(result)
+
+
+def test_toolkit_predict_loads_no_training_module(tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text("\n".join(json.dumps({"id": i, "text": t}) for i, t in enumerate(["Great fun.", "Awful."])) + "\n")
+    code = report_code() + '''
+import json, sys
+from toolkit.cli.app import app
+bundle, src, out = sys.argv[1:4]
+for args in (["predict", bundle, "A gripping film."], ["predict", bundle, "--file", src, "--out", out]):
+    try:
+        app(args, standalone_mode=False)
+    except SystemExit as exc:
+        assert not exc.code, exc.code
+print(json.dumps(_boundary_report()))
+'''
+    result = run_python(code, str(DEFAULT), str(src), str(tmp_path / "out.jsonl"), env={"TOOLKIT_LOAD_PLUGINS": ""})
+    assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 2
+    assert_serving_only(result)
+
+
+def test_runtime_loads_no_training_module():
+    code = report_code() + '''
+import json, sys
+from toolkit.serving.runtime import Runtime
+out = Runtime.load(sys.argv[1]).predict(["A great film.", ""])
+print(json.dumps({"labels": [o["label"] for o in out], **_boundary_report()}))
+'''
+    result = run_python(code, str(DEFAULT), env={"TOOLKIT_LOAD_PLUGINS": ""})
+    assert result["labels"][0] == "POSITIVE"
+    assert_serving_only(result)
+
+
+def _imports(path: Path) -> list[str]:
+    names = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.append(node.module)
+    return names
+
+
+def test_no_serving_module_imports_the_training_half_or_the_cli():
+    offenders = {
+        str(path.relative_to(SERVING)): bad
+        for path in sorted(SERVING.rglob("*.py"))
+        if (bad := [n for n in _imports(path) if n.startswith(("toolkit.training", "toolkit.cli"))])
+    }
+    assert offenders == {}
