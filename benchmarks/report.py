@@ -248,6 +248,8 @@ def render(r: dict) -> str:
             fixed_text = f"{fixed:.0f}" if fixed else "n/a"
             gain = f"{row['dynamic_speedup']:.1f}x" if fixed else "n/a"
             out.append(f"| {row['docs']} | {row['mean_ids']:.0f} | {row['docs_per_s']:.0f} | {fixed_text} | {gain} |")
+    for sec in r.get("sections", {}).values():
+        out += ["", f"## {sec['title']}", ""] + list(sec["lines"])
     out += ["", "![accuracy vs speed](accuracy_vs_speed.png)", ""]
     return "\n".join(out)
 

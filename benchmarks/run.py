@@ -6,7 +6,8 @@
 
 Parts: accuracy (configs x seeds + spaCy textcat peers), cv (10-fold, default cnn),
 inference (runtime vs Keras, bundle sizes, compute bound), spacy (nlp.pipe, cold start,
-memory, default model through the component), scaling (100/1k/10k docs, short vs long).
+memory, default model through the component), scaling (100/1k/10k docs, short vs long),
+coldstart (the component's cold start before and after the layout change, vs spaCy alone).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from .common import BENCH_DIR, REPO, WORK_DIR, machine_info, mean_std  # noqa: E402
 
-PARTS = ("accuracy", "inference", "spacy", "scaling", "cv")
+PARTS = ("accuracy", "inference", "spacy", "scaling", "cv", "coldstart")
 RESULTS_JSON = BENCH_DIR / "results.json"
 TEXTCAT_BOW_DIR = WORK_DIR / "textcat-bow"  # the bow peer of seed 0, reused by the spacy part
 TEXTCAT_ENSEMBLE_DIR = WORK_DIR / "textcat-ensemble"
@@ -237,6 +238,29 @@ def part_scaling(results: dict, quick: bool) -> None:
     results["scaling"] = scaling(bundle, texts, sizes=sizes, repeat=2 if quick else 3)
     for row in results["scaling"]["sizes"]:
         log(f"  {row['n_docs']} docs: {row['seconds']:.2f}s ({row['ms_per_doc']:.2f} ms/doc)")
+
+
+def section(results: dict, name: str, title: str, lines: list[str]) -> None:
+    """A rendered section of RESULTS.md (wave-2 parts render their own tables)."""
+    results.setdefault("sections", {})[name] = {"title": title, "lines": lines}
+
+
+def part_coldstart(results: dict, quick: bool) -> None:
+    from .coldstart import cold_start_layout, markdown
+
+    log("[coldstart] spaCy alone vs the component before and after the layout change, fresh processes")
+    res = cold_start_layout(repeat=3 if quick else 5)
+    results["coldstart"] = res
+    r = res["ratio_to_spacy"]
+    section(results, "coldstart", "Cold start: before and after the serving/training layout", markdown(res) + [
+        "",
+        f"A new process that imports spaCy, adds `review_sentiment` and scores one doc takes {r['after']:.2f}x "
+        f"the time of `spacy.blank(\"en\")` plus one doc, against {r['before']:.2f}x before the layout change "
+        f"(same run, round-robin, minimum of {res['repeat']}); the training-side modules it loaded went from "
+        f"{len(res['training_modules']['before'])} to {len(res['training_modules']['after'])}. Scores of the "
+        f"default model before and after: max difference {res['max_abs_diff_before_after']:.1e}.",
+    ])
+    log(f"  ratio to spaCy alone: before {r['before']:.2f}x, after {r['after']:.2f}x")
 
 
 def main(argv: list[str] | None = None) -> None:
