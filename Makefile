@@ -54,4 +54,5 @@ default-model: $(STAMP)
 	$(BIN)/toolkit export build/default-model --out toolkit/serving/models/default --overwrite --quantize int8
 
 clean:
-	rm -rf build exports .pytest_cache
+	rm -rf build .pytest_cache
+	find exports -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +
