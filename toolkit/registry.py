@@ -21,6 +21,7 @@ import TensorFlow or gensim only when they build something.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import warnings
@@ -124,8 +125,10 @@ def _load_builtins(kind: str) -> None:
             continue
         try:
             module = importlib.import_module(module_name)
-        except Exception as exc:  # a broken built-in must not hide the others
-            _state.errors[module_name] = f"{type(exc).__name__}: {exc}"
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # a broken built-in (even one calling sys.exit) must not hide the others
+            _state.errors[module_name] = _describe_failure(exc)
             continue
         problem = _register(pm, module, module_name, _PluginSource("toolkit", _toolkit_version()))
         if problem:
@@ -161,6 +164,13 @@ def _allowed_entry_points() -> set[str] | None:
     return {part.strip() for part in value.split(",") if part.strip()}
 
 
+def _describe_failure(exc: BaseException) -> str:
+    """One line for a plugin's import failure (``sys.exit()`` included)."""
+    if isinstance(exc, SystemExit):
+        return f"it called sys.exit({exc.code!r}) while being imported"
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+
+
 def _load_entry_points(pm: pluggy.PluginManager) -> None:
     allowed = _allowed_entry_points()
     for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
@@ -171,17 +181,26 @@ def _load_entry_points(pm: pluggy.PluginManager) -> None:
         dist_version = dist.version if dist is not None else "unknown"
         try:
             plugin = ep.load()
-        except Exception as exc:
+        except KeyboardInterrupt:  # the user pressed Ctrl-C (or SIGTERM): not the plugin's failure
+            raise
+        except BaseException as exc:  # SystemExit, GeneratorExit, any error: the plugin is skipped, the host lives
             _state.sources[ep.name] = _PluginSource(dist_name, dist_version)  # for `toolkit plugins`
             _state.errors[ep.name] = (
-                f"plugin {ep.name!r} (from {dist_name} {dist_version}) failed to import: "
-                f"{type(exc).__name__}: {exc}"
+                f"plugin {ep.name!r} (from {dist_name} {dist_version}) failed to import: {_describe_failure(exc)}"
             )
             warnings.warn(str(PluginLoadError(_state.errors[ep.name])), stacklevel=2)
             continue
         if pm.is_registered(plugin):
             continue
-        problem = _register(pm, plugin, ep.name, _PluginSource(dist_name, dist_version))
+        try:
+            problem = _register(pm, plugin, ep.name, _PluginSource(dist_name, dist_version))
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # an object that fails when pluggy inspects it
+            problem = f"plugin {ep.name!r} (from {dist_name} {dist_version}) cannot be registered: {_describe_failure(exc)}"
+            with contextlib.suppress(Exception):
+                if pm.is_registered(plugin):
+                    pm.unregister(plugin)
         if problem:
             _state.sources[ep.name] = _PluginSource(dist_name, dist_version)  # for `toolkit plugins`
             _state.errors[ep.name] = problem
@@ -388,46 +407,35 @@ def require(kind: str, record: dict[str, Any], where: str = "") -> Registration:
     return components[name]
 
 
-# What each kind of component must provide (attribute or method names).
-_CONTRACTS: dict[str, tuple[str, ...]] = {
-    "tokenizer": ("__call__", "config"),
-    "embedding": ("matrix", "dim", "trainable", "config"),
-    "architecture": ("build", "config", "length_policy"),
-}
-
-
+# What each kind of component must provide: the contracts live in toolkit.contracts
+# (base classes, and the duck-typed check run on every component built here).
 def create(kind: str, name: str, **options: Any) -> Any:
-    """Build component ``name`` of ``kind`` with ``options`` and check its contract."""
+    """Build component ``name`` of ``kind`` with ``options`` and check its contract.
+
+    The check (:func:`toolkit.contracts.check_contract`) is by duck typing: a
+    subclass of the base classes in :mod:`toolkit.contracts` passes, and so
+    does any object with the right members.
+    """
+    from toolkit.contracts import check_contract
+
     reg = lookup(kind, name)
+    where = f"{kind} {name!r} from plugin {reg.plugin!r} ({reg.distribution})"
     try:
         obj = reg.factory(**options)
     except ToolkitError:
         raise  # the component's own message (a bad option value, a missing extra)
     except TypeError as exc:
+        abstract = sorted(getattr(reg.factory, "__abstractmethods__", None) or ())
+        if abstract:  # a base-class subclass that does not implement the whole contract
+            raise ContractError(f"{where} breaks the {kind} contract: {reg.factory.__name__} does not implement "
+                                f"{', '.join(abstract)}") from exc
         raise RegistryError(f"{kind} {name!r} (plugin {reg.plugin!r}) rejected its options {options!r}: {exc}") from exc
     except Exception as exc:
         raise RegistryError(
             f"{kind} {name!r} from plugin {reg.plugin!r} ({reg.distribution} {reg.version}) failed to build: "
             f"{type(exc).__name__}: {exc}"
         ) from exc
-    missing = [attr for attr in _CONTRACTS[kind] if not hasattr(obj, attr)]
-    if missing:
-        raise ContractError(
-            f"{kind} {name!r} from plugin {reg.plugin!r} ({reg.distribution}) breaks the {kind} contract: "
-            f"the object its factory returned has no {', '.join(missing)}"
-        )
-    config = getattr(obj, "config")
-    if not isinstance(config, dict):
-        raise ContractError(
-            f"{kind} {name!r} from plugin {reg.plugin!r} breaks the {kind} contract: config must be a dict, "
-            f"got {type(config).__name__}"
-        )
-    if kind == "architecture" and getattr(obj, "length_policy") not in ("fixed", "dynamic"):
-        raise ContractError(
-            f"{kind} {name!r} from plugin {reg.plugin!r} ({reg.distribution}) breaks the {kind} contract: "
-            f"length_policy must be 'fixed' or 'dynamic', got {getattr(obj, 'length_policy')!r}"
-        )
-    return obj
+    return check_contract(kind, obj, where=where)
 
 
 def create_tokenizer(name: str, **options: Any) -> Any:

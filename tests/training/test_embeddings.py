@@ -14,20 +14,10 @@ import pytest
 from typer.testing import CliRunner
 
 from toolkit import registry
-from toolkit.training.embeddings import (
-    GLOVE,
-    KERAS_INIT_STD,
-    WORD2VEC,
-    WORD2VEC_BINARY,
-    build_matrix,
-    describe_report,
-    detect_format,
-    nearest,
-    pca_2d,
-    plot_vectors,
-    read_vectors,
-    write_vectors,
-)
+from toolkit.training.embeddings.matrix import KERAS_INIT_STD, build_matrix, describe_report
+from toolkit.training.embeddings.neighbours import nearest, pca_2d
+from toolkit.training.embeddings.vectors import GLOVE, WORD2VEC, WORD2VEC_BINARY, detect_format, read_vectors, write_vectors
+from toolkit.training.plots import plot_vectors
 from toolkit.cli.embeddings import app
 from toolkit.errors import EmbeddingError
 from toolkit.serving.vocab import Vocab

@@ -52,7 +52,7 @@ def train_cmd(
     from toolkit.training.corpus import load_corpus, train_test_split
     from toolkit.training.prepare import tokenize_texts
     from toolkit.training.embeddings.word2vec import Word2VecEmbedding
-    from toolkit.training.embeddings._vectors import write_vectors
+    from toolkit.training.embeddings.vectors import write_vectors
 
     if split not in ("train", "all"):
         raise ToolkitError(f"--split must be 'train' or 'all', got {split!r}")
@@ -81,7 +81,7 @@ def info_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Print the format, number of vectors and dimension of a vector file (and check it)."""
-    from toolkit.training.embeddings._vectors import vector_file_info
+    from toolkit.training.embeddings.vectors import vector_file_info
 
     info = vector_file_info(file)
     if as_json:
@@ -103,7 +103,8 @@ def similar_cmd(
     n: int = typer.Option(10, "--n", "-n", help="How many neighbours."),
 ) -> None:
     """List the nearest neighbours of WORD by cosine similarity."""
-    from toolkit.training.embeddings._vectors import nearest, read_vectors
+    from toolkit.training.embeddings.neighbours import nearest
+    from toolkit.training.embeddings.vectors import read_vectors
 
     if n < 1:
         raise ToolkitError(f"--n must be at least 1, got {n}")
@@ -125,7 +126,8 @@ def plot_cmd(
     title: Optional[str] = typer.Option(None, "--title", help="Plot title."),
 ) -> None:
     """Plot the N most frequent words on the first two principal components (PNG)."""
-    from toolkit.training.embeddings._vectors import plot_vectors, read_vectors
+    from toolkit.training.embeddings.vectors import read_vectors
+    from toolkit.training.plots import plot_vectors
 
     if n < 2:
         raise ToolkitError(f"--n must be at least 2, got {n}")

@@ -6,7 +6,8 @@ The skeleton installs and passes its own tests as generated::
       pyproject.toml        the entry point: [project.entry-points.toolkit] SHORT = "PACKAGE.plugin"
       README.md             install, test, use
       PACKAGE/__init__.py   __version__
-      PACKAGE/plugin.py     one @toolkit.hookimpl registering the tokenizer SHORT
+      PACKAGE/plugin.py     a toolkit.Tokenizer subclass (options checked with toolkit.options) and
+                            one @toolkit.hookimpl registering it as the tokenizer SHORT
       tests/test_plugin.py  registers the plugin in a fixture (and unregisters it), tests the
                             tokenizer, and, once installed, that the entry point is found
 
@@ -202,35 +203,35 @@ import re
 from typing import Any
 
 import toolkit
-from toolkit.errors import ConfigError
+from toolkit.options import check_bool, check_int
 
 #: A word: letters, with apostrophes inside (isn't, o'clock).
 _WORD = re.compile(r"[^\\W\\d_]+(?:'[^\\W\\d_]+)*")
 
 
-class $klass:
+class $klass(toolkit.Tokenizer):
     """Words of letters (digits and punctuation dropped).
 
     Options: ``lowercase`` (default true), ``min_length`` (default 1).
-    ``config`` holds every option, so ``$klass(**config)`` rebuilds it:
-    that is how a bundle rebuilds its tokenizer at serving time.
+    ``super().__init__(**options)`` keeps them as attributes and as
+    ``config``, so ``$klass(**config)`` rebuilds it: that is how a bundle
+    rebuilds its tokenizer at serving time. ``repr``, ``==`` and ``hash``
+    come from ``config`` too (see toolkit.contracts).
     """
 
-    def __init__(self, lowercase: bool = True, min_length: int = 1) -> None:
-        if not isinstance(lowercase, bool):
-            raise ConfigError(f"tokenizer '$short': option 'lowercase' must be true or false, got {lowercase!r}")
-        if isinstance(min_length, bool) or not isinstance(min_length, int) or min_length < 1:
-            raise ConfigError(f"tokenizer '$short': option 'min_length' must be an integer >= 1, got {min_length!r}")
-        self.lowercase = lowercase
-        self.min_length = min_length
+    name = "$short"
+    #: True would promise that splitting on white space first changes nothing (see docs/plugins.md).
+    whitespace_separable = False
 
-    @property
-    def config(self) -> dict[str, Any]:
-        return {"lowercase": self.lowercase, "min_length": self.min_length}
+    def __init__(self, lowercase: bool = True, min_length: int = 1) -> None:
+        # toolkit.options: a bad value is a ConfigError naming this tokenizer, the option and the value.
+        super().__init__(
+            lowercase=check_bool(lowercase, "lowercase", component=self),
+            min_length=check_int(min_length, "min_length", minimum=1, component=self),
+        )
 
     def __call__(self, text: Any) -> list[str]:
-        text = getattr(text, "text", text)  # the spaCy component hands over a Doc
-        words = _WORD.findall(text)
+        words = _WORD.findall(self.text_of(text))  # text_of: a str, or the text of a spaCy Doc
         if self.lowercase:
             words = [w.lower() for w in words]
         return [w for w in words if len(w) >= self.min_length]
@@ -288,7 +289,7 @@ def test_registered_under_this_distribution(registered):
 
 
 def test_bad_option_is_a_clear_error(registered):
-    with pytest.raises(ConfigError, match="min_length"):
+    with pytest.raises(ConfigError, match="tokenizer '$short': option 'min_length' must be an integer >= 1, got 0"):
         registered.create_tokenizer("$short", min_length=0)
 
 
@@ -349,5 +350,8 @@ python -m pytest
 
 `$package/plugin.py` has one hook, `register_tokenizers`. Embedding providers
 and architectures are registered the same way, with `register_embeddings` and
-`register_architectures`; their contracts are in toolkit's `docs/plugins.md`.
+`register_architectures`: subclass `toolkit.EmbeddingProvider` or
+`toolkit.Architecture` as the tokenizer subclasses `toolkit.Tokenizer`, and
+check options with `toolkit.options`. The contracts are in toolkit's
+`docs/plugins.md`.
 '''

@@ -22,7 +22,7 @@ def model():
 
 def test_registered_through_the_hook(registered):
     reg = registered.lookup("architecture", "bilstm")
-    assert (reg.plugin, reg.distribution, reg.version) == ("fasttext", "toolkit-fasttext", "0.1.0")
+    assert (reg.plugin, reg.distribution, reg.version) == ("fasttext", "toolkit-fasttext", "0.2.0")
     arch = registered.create_architecture("bilstm", units=8)
     assert arch.length_policy == "dynamic" and arch.min_len == 1
     assert registered.create_architecture("bilstm", **arch.config) == arch
@@ -117,9 +117,26 @@ def test_importing_the_plugin_is_light():
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]),
                                                                        os.environ.get("PYTHONPATH")])))
     code = ("import sys, toolkit_fasttext.plugin; "
-            "print([m for m in ('tensorflow', 'keras', 'gensim') if m in sys.modules])")
+            "print([m for m in ('tensorflow', 'keras', 'gensim') if m in sys.modules] + "
+            "[m for m in sys.modules if m.startswith('toolkit.training')])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
-    assert out.stdout.strip() == "[]"
+    assert out.stdout.strip() == "[]"  # nor the training half: its modules are imported inside the methods
+
+
+def test_the_plugin_uses_only_public_toolkit_modules():
+    """No copied or imported private helper: every toolkit module the plugin names is public."""
+    import re
+    from pathlib import Path
+
+    from toolkit.contracts import Architecture, EmbeddingProvider
+    from toolkit_fasttext.bilstm import BiLSTM
+    from toolkit_fasttext.embedding import FastTextEmbedding
+
+    source = "\n".join(p.read_text() for p in (Path(__file__).resolve().parents[1] / "toolkit_fasttext").glob("*.py"))
+    modules = set(re.findall(r"\b(toolkit(?:\.\w+)+)", source))
+    assert modules and not [m for m in modules if any(part.startswith("_") for part in m.split("."))]
+    assert "isinstance(" not in source  # option checks come from toolkit.options
+    assert issubclass(BiLSTM, Architecture) and issubclass(FastTextEmbedding, EmbeddingProvider)
 
 
 def test_version_matches_pyproject():

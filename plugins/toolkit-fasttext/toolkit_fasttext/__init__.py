@@ -13,4 +13,4 @@ Importing this package is light: gensim is imported when vectors are trained,
 Keras when a model is built.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

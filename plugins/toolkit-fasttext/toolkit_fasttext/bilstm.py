@@ -24,31 +24,14 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-import numpy as np
-
-from toolkit.errors import ConfigError
+from toolkit.contracts import Architecture
+from toolkit.options import check_choice, check_float, check_int
 
 NAME = "bilstm"
 MERGE_MODES = ("concat", "sum", "ave", "mul")
 
 
-def _fail(option: str, message: str) -> ConfigError:
-    return ConfigError(f"architecture {NAME!r}: option {option!r} {message}")
-
-
-def _int(option: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise _fail(option, f"must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _rate(option: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) < 1.0:
-        raise _fail(option, f"must be a number in [0, 1), got {value!r}")
-    return float(value)
-
-
-class BiLSTM:
+class BiLSTM(Architecture):
     """A bidirectional LSTM classifier.
 
     Args:
@@ -58,7 +41,9 @@ class BiLSTM:
         merge_mode: how the two directions' final states are combined:
             ``concat`` (default), ``sum``, ``ave`` or ``mul``.
 
-    ``config`` holds every option; ``BiLSTM(**config)`` rebuilds the same model.
+    ``config`` holds every option; ``BiLSTM(**config)`` rebuilds the same model
+    (``config``, ``repr``, ``==`` and the option errors come from
+    :class:`toolkit.contracts.Architecture` and :mod:`toolkit.options`).
     """
 
     name = NAME
@@ -68,23 +53,12 @@ class BiLSTM:
 
     def __init__(self, units: int = 64, dropout: float = 0.3, embedding_dropout: float = 0.0,
                  merge_mode: str = "concat") -> None:
-        self.units = _int("units", units)
-        self.dropout = _rate("dropout", dropout)
-        self.embedding_dropout = _rate("embedding_dropout", embedding_dropout)
-        if merge_mode not in MERGE_MODES:
-            raise _fail("merge_mode", f"must be one of {', '.join(map(repr, MERGE_MODES))}, got {merge_mode!r}")
-        self.merge_mode = merge_mode
-
-    @property
-    def config(self) -> dict[str, Any]:
-        return {"units": self.units, "dropout": self.dropout, "embedding_dropout": self.embedding_dropout,
-                "merge_mode": self.merge_mode}
-
-    def __repr__(self) -> str:
-        return f"BiLSTM({', '.join(f'{k}={v!r}' for k, v in self.config.items())})"
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.config == self.config
+        super().__init__(
+            units=check_int(units, "units", minimum=1, component=self),
+            dropout=check_float(dropout, "dropout", minimum=0, below=1, component=self),
+            embedding_dropout=check_float(embedding_dropout, "embedding_dropout", minimum=0, below=1, component=self),
+            merge_mode=check_choice(merge_mode, "merge_mode", MERGE_MODES, component=self),
+        )
 
     def build(self, vocab_size: int, dim: int, weights: Any = None, trainable: bool = True,
               max_len: int | None = None, labels: Sequence[str] = ("NEGATIVE", "POSITIVE")):
@@ -94,27 +68,13 @@ class BiLSTM:
         ``trainable=False`` freezes it. ``max_len`` is not needed (the input
         length is dynamic); when given it is only checked.
         """
-        if isinstance(vocab_size, bool) or not isinstance(vocab_size, (int, np.integer)) or vocab_size < 3:
-            raise ConfigError(f"architecture {NAME!r}: vocab_size must be an integer >= 3, got {vocab_size!r}")
-        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
-            raise ConfigError(f"architecture {NAME!r}: embedding dim must be a positive integer, got {dim!r}")
-        if max_len is not None and (isinstance(max_len, bool) or not isinstance(max_len, (int, np.integer))
-                                    or max_len < self.min_len):
-            raise ConfigError(f"architecture {NAME!r}: max_len must be a positive integer, got {max_len!r}")
-        labels = list(labels or [])
-        if len(labels) < 2:
-            raise ConfigError(f"architecture {NAME!r}: needs at least 2 labels, got {labels!r}")
-        if weights is not None:
-            weights = np.asarray(weights, dtype=np.float32)
-            if weights.shape != (int(vocab_size), int(dim)):
-                raise ConfigError(f"architecture {NAME!r}: initial embedding weights have shape {weights.shape}, "
-                                  f"expected ({int(vocab_size)}, {int(dim)}) = (vocab_size, dim)")
+        vocab_size, dim, weights, max_len, labels = self.check_build_args(vocab_size, dim, weights, max_len, labels)
 
         import keras
         from keras import layers, ops
 
         ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
-        embedding = layers.Embedding(int(vocab_size), int(dim), trainable=bool(trainable), name="embedding")
+        embedding = layers.Embedding(vocab_size, dim, trainable=bool(trainable), name="embedding")
         x = embedding(ids)
         if self.embedding_dropout:
             x = layers.SpatialDropout1D(self.embedding_dropout, name="embedding_dropout")(x)

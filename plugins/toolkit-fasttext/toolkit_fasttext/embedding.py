@@ -10,7 +10,7 @@ covers the vocabulary tokens fastText did not keep (rarer than its
 report counts how many rows came from n-grams alone (``from_ngrams``).
 
 The weight matrix and its coverage report are built by
-:func:`toolkit.training.embeddings.build_matrix`, like the built-in providers: row 0
+:func:`toolkit.training.embeddings.matrix.build_matrix`, like the built-in providers: row 0
 (padding) zeros, ``<unk>`` and tokens without any vector drawn from the
 vectors' distribution, optional rescaling to Keras' initialiser scale.
 
@@ -19,41 +19,18 @@ gensim is imported inside :meth:`FastTextEmbedding.train` only.
 
 from __future__ import annotations
 
-import time
 from typing import Any, Sequence
 
 import numpy as np
 
-from toolkit.training.embeddings import build_matrix
+from toolkit.contracts import EmbeddingProvider
 from toolkit.errors import EmbeddingError
+from toolkit.options import check_bool, check_choice, check_int
 
 NAME = "fasttext"
-#: gensim ignores the words of a "sentence" after this many; longer documents are cut into chunks.
-MAX_WORDS_PER_UNIT = 10_000
 
 
-def _int(option: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise EmbeddingError(f"embedding {NAME!r}: option {option!r} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _bool(option: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise EmbeddingError(f"embedding {NAME!r}: option {option!r} must be true or false, got {value!r}")
-    return value
-
-
-def training_units(docs: Sequence[Sequence[str]]) -> list[list[str]]:
-    """One gensim "sentence" per document, cut into chunks of at most 10,000 tokens."""
-    units: list[list[str]] = []
-    for doc in docs:
-        doc = list(doc)
-        units.extend(doc[i:i + MAX_WORDS_PER_UNIT] for i in range(0, len(doc), MAX_WORDS_PER_UNIT))
-    return [unit for unit in units if unit]
-
-
-class FastTextEmbedding:
+class FastTextEmbedding(EmbeddingProvider):
     """Initial weights from fastText vectors trained on the training documents.
 
     Args:
@@ -73,11 +50,12 @@ class FastTextEmbedding:
         workers: gensim worker threads (1 for reproducible vectors).
         trainable: fine-tune the embedding with the task.
         rescale: centre the vectors and scale them to Keras' initialiser scale
-            (see :func:`toolkit.training.embeddings.build_matrix`).
+            (see :func:`toolkit.training.embeddings.matrix.build_matrix`).
         progress: show a progress bar while training (not part of ``config``).
     """
 
     name = NAME
+    repr_options = ("dim", "epochs", "min_n", "max_n")
 
     def __init__(
         self,
@@ -95,40 +73,33 @@ class FastTextEmbedding:
         rescale: bool = True,
         progress: bool = True,
     ) -> None:
-        self.dim = _int("dim", dim)
-        self.window = _int("window", window)
-        self.min_count = _int("min_count", min_count)
-        self.epochs = _int("epochs", epochs)
-        self.seed = _int("seed", seed, minimum=0)
-        self.min_n = _int("min_n", min_n)
-        self.max_n = _int("max_n", max_n)
-        if self.max_n < self.min_n:
-            raise EmbeddingError(f"embedding {NAME!r}: option 'max_n' ({max_n}) must be >= 'min_n' ({min_n})")
-        self.bucket = _int("bucket", bucket)
-        if isinstance(sg, bool) or sg not in (0, 1):
-            raise EmbeddingError(f"embedding {NAME!r}: option 'sg' must be 0 (CBOW) or 1 (skip-gram), got {sg!r}")
-        self.sg = int(sg)
-        self.workers = _int("workers", workers)
-        self.trainable = _bool("trainable", trainable)
-        self.rescale = _bool("rescale", rescale)
-        self.progress = _bool("progress", progress)
+        min_n = check_int(min_n, "min_n", minimum=1, component=self)
+        max_n = check_int(max_n, "max_n", minimum=1, component=self)
+        if max_n < min_n:
+            raise self.option_error("max_n", f"({max_n}) must be >= 'min_n' ({min_n})")
+        super().__init__(
+            dim=check_int(dim, "dim", minimum=1, component=self),
+            window=check_int(window, "window", minimum=1, component=self),
+            min_count=check_int(min_count, "min_count", minimum=1, component=self),
+            epochs=check_int(epochs, "epochs", minimum=1, component=self),
+            seed=check_int(seed, "seed", minimum=0, component=self),
+            min_n=min_n,
+            max_n=max_n,
+            bucket=check_int(bucket, "bucket", minimum=1, component=self),
+            sg=int(check_choice(sg, "sg", {0: "CBOW", 1: "skip-gram"}, component=self)),
+            workers=check_int(workers, "workers", minimum=1, component=self),
+            trainable=check_bool(trainable, "trainable", component=self),
+            rescale=check_bool(rescale, "rescale", component=self),
+        )
+        self.progress = check_bool(progress, "progress", component=self)  # not part of config
         self.model: Any = None
-        self.report: dict[str, Any] = {}
-
-    @property
-    def config(self) -> dict[str, Any]:
-        """Every option that decides the vectors; ``FastTextEmbedding(**config)`` rebuilds the provider."""
-        return {
-            "dim": self.dim, "window": self.window, "min_count": self.min_count, "epochs": self.epochs,
-            "seed": self.seed, "min_n": self.min_n, "max_n": self.max_n, "bucket": self.bucket, "sg": self.sg,
-            "workers": self.workers, "trainable": self.trainable, "rescale": self.rescale,
-        }
 
     # -- training ----------------------------------------------------------
     def train(self, docs: Sequence[Sequence[str]]):
         """Train gensim ``FastText`` on ``docs`` (token lists); keep and return the model."""
         from gensim.models import FastText
-        from gensim.models.callbacks import CallbackAny2Vec
+
+        from toolkit.training.embeddings.word2vec import train_gensim, training_units
 
         units = training_units(docs)
         if not units:
@@ -143,31 +114,10 @@ class FastTextEmbedding:
                 f"embedding {NAME!r}: no word occurs {self.min_count} times or more in the {len(units)} "
                 f"documents; lower the option min_count"
             )
-        callbacks, bar = [], None
-        if self.progress:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            bar = Progress(TextColumn("fasttext"), BarColumn(), MofNCompleteColumn(), TextColumn("epochs"),
-                           TimeElapsedColumn(), transient=True)
-            task = bar.add_task("train", total=self.epochs)
-
-            class _Advance(CallbackAny2Vec):
-                def on_epoch_end(self, _model):
-                    bar.advance(task)
-
-            callbacks.append(_Advance())
-        started = time.perf_counter()
-        try:
-            if bar is not None:
-                bar.start()
-            model.train(units, total_examples=len(units), total_words=n_tokens, epochs=self.epochs,
-                        callbacks=callbacks)
-        finally:
-            if bar is not None:
-                bar.stop()
+        seconds = train_gensim(model, units, self.epochs, progress=self.progress, label="fasttext")
         self.model = model
         self._stats = {"documents": len(docs), "units": len(units), "tokens": n_tokens, "words": len(model.wv),
-                       "seconds": round(time.perf_counter() - started, 2)}
+                       "seconds": round(seconds, 2)}
         return model
 
     def vector(self, token: str) -> np.ndarray | None:
@@ -183,6 +133,8 @@ class FastTextEmbedding:
     # -- contract ----------------------------------------------------------
     def matrix(self, vocab: Any, corpus: Sequence[Sequence[str]] | None) -> np.ndarray:
         """float32 [len(vocab), dim]: row i = the vector of token id i (see the module docstring)."""
+        from toolkit.training.embeddings.matrix import build_matrix
+
         if corpus is None:
             raise EmbeddingError(f"embedding {NAME!r}: training needs the tokenized training documents")
         model = self.train(corpus)
@@ -209,6 +161,3 @@ class FastTextEmbedding:
                       from_ngrams_examples=from_ngrams[:10])
         self.report = report
         return matrix
-
-    def __repr__(self) -> str:
-        return f"FastTextEmbedding(dim={self.dim}, epochs={self.epochs}, min_n={self.min_n}, max_n={self.max_n})"

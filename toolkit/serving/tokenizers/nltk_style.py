@@ -24,8 +24,10 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any, Callable
 
+from toolkit.contracts import Tokenizer
 from toolkit.errors import ConfigError
 from toolkit.hookspecs import hookimpl
+from toolkit.options import check_bool, check_int
 
 _PUNCT_TABLE = str.maketrans("", "", string.punctuation)
 _STOPWORDS_RESOURCE = "stopwords_en.txt"
@@ -38,12 +40,6 @@ def english_stopwords() -> frozenset[str]:
     return frozenset(
         line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")
     )
-
-
-def _check_bool(name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(f"tokenizer 'nltk': option {name!r} must be true or false, got {value!r}")
-    return value
 
 
 def _porter_stem() -> Callable[[str, bool], str]:
@@ -63,17 +59,7 @@ def _porter_stem() -> Callable[[str, bool], str]:
     return stem
 
 
-def _text_of(text: Any) -> str:
-    """The text of a string, or of a spaCy ``Doc``/``Span`` (its ``.text``)."""
-    if isinstance(text, str):
-        return text
-    inner = getattr(text, "text", None)
-    if isinstance(inner, str):
-        return inner
-    raise TypeError(f"a tokenizer takes a str or a spaCy Doc, got {type(text).__name__}")
-
-
-class NltkStyleTokenizer:
+class NltkStyleTokenizer(Tokenizer):
     """Clean a review into a list of word tokens (the seed project's ``clean_doc``).
 
     Args:
@@ -93,6 +79,7 @@ class NltkStyleTokenizer:
     (see :mod:`toolkit.serving.doc_encoding`).
     """
 
+    name = "nltk"
     #: Tokens of ``a + " " + b`` == tokens of ``a`` + tokens of ``b``, for any strings.
     whitespace_separable = True
 
@@ -103,30 +90,18 @@ class NltkStyleTokenizer:
         stopwords: bool = True,
         min_length: int = 2,
     ) -> None:
-        self.lowercase = _check_bool("lowercase", lowercase)
-        self.stem = _check_bool("stem", stem)
-        self.stopwords = _check_bool("stopwords", stopwords)
-        if isinstance(min_length, bool) or not isinstance(min_length, int) or min_length < 1:
-            raise ConfigError(
-                f"tokenizer 'nltk': option 'min_length' must be an integer >= 1, got {min_length!r}"
-            )
-        self.min_length = min_length
+        super().__init__(
+            lowercase=check_bool(lowercase, "lowercase", component=self),
+            stem=check_bool(stem, "stem", component=self),
+            stopwords=check_bool(stopwords, "stopwords", component=self),
+            min_length=check_int(min_length, "min_length", minimum=1, component=self),
+        )
         self._stop = english_stopwords() if stopwords else frozenset()
         self._stemmer = _porter_stem() if stem else None
 
-    @property
-    def config(self) -> dict[str, Any]:
-        """Every option, JSON-serialisable; ``NltkStyleTokenizer(**config)`` rebuilds this one."""
-        return {
-            "lowercase": self.lowercase,
-            "stem": self.stem,
-            "stopwords": self.stopwords,
-            "min_length": self.min_length,
-        }
-
     def __call__(self, text: Any) -> list[str]:
         """Tokens of ``text`` (a str, or a spaCy ``Doc`` whose ``.text`` is used)."""
-        raw = _text_of(text)
+        raw = self.text_of(text)
         if self.lowercase:
             raw = raw.lower()
         # Deleting punctuation from the whole text before splitting gives the
@@ -142,16 +117,6 @@ class NltkStyleTokenizer:
             stem, lowercase = self._stemmer, self.lowercase
             tokens = [stem(w, lowercase) for w in tokens]
         return tokens
-
-    def __repr__(self) -> str:
-        options = ", ".join(f"{key}={value!r}" for key, value in self.config.items())
-        return f"NltkStyleTokenizer({options})"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, NltkStyleTokenizer) and other.config == self.config
-
-    def __hash__(self) -> int:
-        return hash((type(self).__name__, tuple(sorted(self.config.items()))))
 
 
 @hookimpl

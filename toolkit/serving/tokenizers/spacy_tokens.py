@@ -15,8 +15,10 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
+from toolkit.contracts import Tokenizer
 from toolkit.errors import ConfigError
 from toolkit.hookspecs import hookimpl
+from toolkit.options import check_bool, check_str
 
 if TYPE_CHECKING:  # pragma: no cover
     from spacy.language import Language
@@ -40,15 +42,8 @@ def blank_nlp(lang: str) -> "Language":
     return nlp
 
 
-def _check_bool(name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(f"tokenizer 'spacy': option {name!r} must be true or false, got {value!r}")
-    return value
-
-
 def _check_lang(lang: Any) -> str:
-    if not isinstance(lang, str) or not lang:
-        raise ConfigError(f"tokenizer 'spacy': option 'lang' must be a spaCy language code such as 'en', got {lang!r}")
+    check_str(lang, "lang", what="a spaCy language code such as 'en'", component="tokenizer 'spacy'")
     from spacy.util import get_lang_class
 
     try:
@@ -61,7 +56,7 @@ def _check_lang(lang: Any) -> str:
     return lang
 
 
-class SpacyTokenizer:
+class SpacyTokenizer(Tokenizer):
     """Tokens from spaCy's tokenizer, optionally lowercased and filtered.
 
     Args:
@@ -76,6 +71,8 @@ class SpacyTokenizer:
     tokenizer.
     """
 
+    name = "spacy"
+
     def __init__(
         self,
         lang: str = "en",
@@ -85,24 +82,14 @@ class SpacyTokenizer:
         drop_numbers: bool = False,
         drop_spaces: bool = True,
     ) -> None:
-        self.lang = _check_lang(lang)
-        self.lowercase = _check_bool("lowercase", lowercase)
-        self.drop_punct = _check_bool("drop_punct", drop_punct)
-        self.drop_stop = _check_bool("drop_stop", drop_stop)
-        self.drop_numbers = _check_bool("drop_numbers", drop_numbers)
-        self.drop_spaces = _check_bool("drop_spaces", drop_spaces)
-
-    @property
-    def config(self) -> dict[str, Any]:
-        """Every option, JSON-serialisable; ``SpacyTokenizer(**config)`` rebuilds this one."""
-        return {
-            "lang": self.lang,
-            "lowercase": self.lowercase,
-            "drop_punct": self.drop_punct,
-            "drop_stop": self.drop_stop,
-            "drop_numbers": self.drop_numbers,
-            "drop_spaces": self.drop_spaces,
-        }
+        super().__init__(
+            lang=_check_lang(lang),
+            lowercase=check_bool(lowercase, "lowercase", component=self),
+            drop_punct=check_bool(drop_punct, "drop_punct", component=self),
+            drop_stop=check_bool(drop_stop, "drop_stop", component=self),
+            drop_numbers=check_bool(drop_numbers, "drop_numbers", component=self),
+            drop_spaces=check_bool(drop_spaces, "drop_spaces", component=self),
+        )
 
     @property
     def nlp(self) -> "Language":
@@ -135,16 +122,6 @@ class SpacyTokenizer:
         if hasattr(text, "__iter__") and hasattr(text, "vocab") and hasattr(text, "text"):
             return self.tokens(text)  # a Doc or Span: its tokens, no re-tokenisation
         raise TypeError(f"a tokenizer takes a str or a spaCy Doc, got {type(text).__name__}")
-
-    def __repr__(self) -> str:
-        options = ", ".join(f"{key}={value!r}" for key, value in self.config.items())
-        return f"SpacyTokenizer({options})"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, SpacyTokenizer) and other.config == self.config
-
-    def __hash__(self) -> int:
-        return hash((type(self).__name__, tuple(sorted(self.config.items()))))
 
 
 @hookimpl

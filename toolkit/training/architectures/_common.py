@@ -1,4 +1,7 @@
-"""Shared pieces of the built-in architectures: option checks and Keras helpers.
+"""Shared pieces of the built-in architectures: option constants, rules and Keras helpers.
+
+Option values are checked with :mod:`toolkit.options`, ``build()``'s arguments
+with :meth:`toolkit.contracts.Architecture.check_build_args`.
 
 Importing this module is light (no TensorFlow/Keras); the helpers that need
 Keras receive it, or import it inside the function.
@@ -14,11 +17,12 @@ loads without ``custom_objects`` and tf2onnx converts it as it is.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from toolkit.errors import ConfigError
+from toolkit.options import check_bool
 
 ACTIVATIONS = ("relu", "gelu", "elu", "selu", "tanh", "swish")
 GLOBAL_POOLINGS = ("max", "avg", "max+avg", "hierarchical")
@@ -26,96 +30,24 @@ GLOBAL_POOLINGS = ("max", "avg", "max+avg", "hierarchical")
 #: ``reference`` is Dense(n_labels - 1), the first label's logit fixed at 0, -> softmax.
 LOGITS = ("per-label", "reference")
 #: Fixed per-token weightings (options ``bag_weights`` of ``cnn``, ``chunk_weights`` of
-#: ``cnn-lstm``): ``nb`` scales by :func:`toolkit.training.train.nb_token_weights`.
+#: ``cnn-lstm``): ``nb`` scales by :func:`toolkit.training.loop.nb_token_weights`.
 TOKEN_WEIGHTINGS = ("none", "nb")
 
 
 # ---------------------------------------------------------------------------
-# Option checks (ConfigError naming the architecture and the option)
+# Rules shared by cnn and cnn-lstm (errors name the architecture and the option)
 # ---------------------------------------------------------------------------
-def fail(arch: str, option: str, message: str) -> ConfigError:
-    return ConfigError(f"architecture {arch!r}: option {option!r} {message}")
-
-
-def check_int(arch: str, option: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise fail(arch, option, f"must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def check_int_list(arch: str, option: str, value: Any, minimum: int = 1, allow_empty: bool = False) -> list[int]:
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        value = [value]
-    if not isinstance(value, (list, tuple)):
-        raise fail(arch, option, f"must be a list of integers, got {value!r}")
-    if not value and not allow_empty:
-        raise fail(arch, option, "must not be empty")
-    out = []
-    for item in value:
-        if isinstance(item, bool) or not isinstance(item, (int, np.integer)) or item < minimum:
-            raise fail(arch, option, f"must hold integers >= {minimum}, got {item!r} in {list(value)!r}")
-        out.append(int(item))
-    return out
-
-
-def check_rate(arch: str, option: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) < 1.0:
-        raise fail(arch, option, f"must be a number in [0, 1), got {value!r}")
-    return float(value)
-
-
-def check_choice(arch: str, option: str, value: Any, choices: Sequence[str]) -> str:
-    if value not in choices:
-        raise fail(arch, option, f"must be one of {', '.join(repr(c) for c in choices)}, got {value!r}")
-    return value
-
-
-def check_bool(arch: str, option: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise fail(arch, option, f"must be true or false, got {value!r}")
-    return value
-
-
-def check_conv_trains_embedding(arch: str, value: Any, bag: bool, has_conv: bool = True) -> bool:
-    """Resolve and check ``conv_trains_embedding``: ``None`` means "only when there is no bag
-    branch" (the bag then trains the embedding); ``False`` without a bag would leave it untrained."""
+def check_conv_trains_embedding(arch: Any, value: Any, bag: bool, has_conv: bool = True) -> bool:
+    """Resolve and check ``conv_trains_embedding`` of ``arch`` (the architecture): ``None`` means "only
+    when there is no bag branch" (the bag then trains the embedding); ``False`` without a bag would
+    leave it untrained."""
     if value is None:
         value = not bag
-    value = check_bool(arch, "conv_trains_embedding", value)
+    value = check_bool(value, "conv_trains_embedding", component=arch)
     if has_conv and not value and not bag:
-        raise fail(arch, "conv_trains_embedding", "= false needs bag=true: otherwise nothing trains the embedding")
+        raise arch.option_error("conv_trains_embedding", "= false needs bag=true: otherwise nothing trains the "
+                                                         "embedding")
     return value
-
-
-def check_build_args(arch: str, vocab_size: Any, dim: Any, weights: Any, max_len: Any, labels: Any,
-                     min_len: int, max_len_required: bool) -> tuple[int, int, Any, int | None, list[str]]:
-    """Validate ``build()``'s arguments; returns them normalised."""
-    if isinstance(vocab_size, bool) or not isinstance(vocab_size, (int, np.integer)) or vocab_size < 3:
-        raise ConfigError(f"architecture {arch!r}: vocab_size must be an integer >= 3 (<pad>, <unk>, one token), "
-                          f"got {vocab_size!r}")
-    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
-        raise ConfigError(f"architecture {arch!r}: embedding dim must be a positive integer, got {dim!r}")
-    labels = list(labels or [])
-    if len(labels) < 2:
-        raise ConfigError(f"architecture {arch!r}: needs at least 2 labels, got {labels!r}")
-    if max_len is None:
-        if max_len_required:
-            raise ConfigError(f"architecture {arch!r}: max_len is required (fixed-length input)")
-    else:
-        if isinstance(max_len, bool) or not isinstance(max_len, (int, np.integer)) or max_len < 1:
-            raise ConfigError(f"architecture {arch!r}: max_len must be a positive integer, got {max_len!r}")
-        max_len = int(max_len)
-        if max_len < min_len:
-            raise ConfigError(
-                f"architecture {arch!r}: max_len={max_len} is shorter than the {min_len} positions the model "
-                f"needs (min_len: the widest kernel/window); raise max_len or use smaller kernel_sizes")
-    if weights is not None:
-        weights = np.asarray(weights, dtype=np.float32)
-        if weights.shape != (int(vocab_size), int(dim)):
-            raise ConfigError(
-                f"architecture {arch!r}: initial embedding weights have shape {weights.shape}, expected "
-                f"({int(vocab_size)}, {int(dim)}) = (vocab_size, dim)")
-    return int(vocab_size), int(dim), weights, max_len, labels
 
 
 def check_token_weights(arch: str, token_weights: Any, vocab_size: int, needed: bool,
@@ -126,7 +58,7 @@ def check_token_weights(arch: str, token_weights: Any, vocab_size: int, needed: 
         return None
     if token_weights is None:
         raise ConfigError(f"architecture {arch!r}: {option} needs token_weights (one weight per vocabulary "
-                          f"id); `toolkit train` computes them from the training split (toolkit.training.train.nb_token_weights)")
+                          f"id); `toolkit train` computes them from the training split (toolkit.training.loop.nb_token_weights)")
     w = np.asarray(token_weights, dtype=np.float32)
     if w.shape != (vocab_size,) or not np.isfinite(w).all() or (w < 0).any():
         raise ConfigError(f"architecture {arch!r}: token_weights must be {vocab_size} finite weights >= 0 "

@@ -27,17 +27,17 @@ Keras is imported inside :meth:`CNN.build` only.
 
 from __future__ import annotations
 
-import copy
 from typing import Any, Callable, Sequence
 
+from toolkit.contracts import LENGTH_POLICIES, Architecture
 from toolkit.hookspecs import hookimpl
+from toolkit.options import check_bool, check_choice, check_float, check_int, check_int_list
 from toolkit.training.architectures import _common as c
 
 POOLINGS = c.GLOBAL_POOLINGS + ("local-max",)
-LENGTH_POLICIES = ("fixed", "dynamic")
 
 
-class CNN:
+class CNN(Architecture):
     """A configurable 1-D convolutional classifier.
 
     Args:
@@ -57,7 +57,7 @@ class CNN:
             that hold it fall across the labels; NBSVM's feature scaling, Wang
             & Manning 2012). Tokens that tell the labels apart then move the
             score more, and learn faster, than tokens spread evenly over them.
-            The trainer computes the weights (:func:`toolkit.training.train.nb_token_weights`)
+            The trainer computes the weights (:func:`toolkit.training.loop.nb_token_weights`)
             and passes them to ``build(token_weights=...)``; the model keeps them as
             a frozen one-column embedding. ``None`` (default): ``nb`` with the
             bag branch, ``none`` without it.
@@ -115,65 +115,47 @@ class CNN:
         bag_weights: str | None = None,
         bag_binary: bool | None = None,
     ) -> None:
-        a = self.name
-        self.filters = c.check_int(a, "filters", filters)
-        self.kernel_sizes = c.check_int_list(a, "kernel_sizes", kernel_sizes, allow_empty=True)
-        self.activation = c.check_choice(a, "activation", activation, c.ACTIVATIONS)
-        self.pooling = c.check_choice(a, "pooling", pooling, POOLINGS)
-        self.pool_size = c.check_int(a, "pool_size", pool_size)
-        self.bag = c.check_bool(a, "bag", bag)
-        self.dense = c.check_int_list(a, "dense", dense, allow_empty=True)
-        self.dropout = c.check_rate(a, "dropout", dropout)
-        self.embedding_dropout = c.check_rate(a, "embedding_dropout", embedding_dropout)
-        self.token_dropout = c.check_rate(a, "token_dropout", token_dropout)
-        self.logits = c.check_choice(a, "logits", logits, c.LOGITS)
+        bag = check_bool(bag, "bag", component=self)
+        pooling = check_choice(pooling, "pooling", POOLINGS, component=self)
         if bag_weights is None:
-            bag_weights = "nb" if self.bag else "none"
-        self.bag_weights = c.check_choice(a, "bag_weights", bag_weights, c.TOKEN_WEIGHTINGS)
-        self.bag_binary = c.check_bool(a, "bag_binary", self.bag if bag_binary is None else bag_binary)
-        local = self.pooling == "local-max"
+            bag_weights = "nb" if bag else "none"
+        local = pooling == "local-max"
         if length_policy is None:
             length_policy = "fixed" if local else "dynamic"
-        self._length_policy = c.check_choice(a, "length_policy", length_policy, LENGTH_POLICIES)
-        if local and self._length_policy == "dynamic":
-            raise c.fail(a, "length_policy", "must be 'fixed' with pooling='local-max' (Flatten needs a fixed "
-                                             "length); use a global pooling (max, avg, max+avg, hierarchical) for 'dynamic'")
-        if local and self.bag:
-            raise c.fail(a, "bag", "needs a global pooling (max, avg, max+avg, hierarchical), not "
-                                   "pooling='local-max'")
-        if self.bag_weights != "none" and not self.bag:
-            raise c.fail(a, "bag_weights", f"= {self.bag_weights!r} needs bag=true (it weighs the bag branch)")
-        if self.bag_binary and not self.bag:
-            raise c.fail(a, "bag_binary", "needs bag=true (it changes the bag branch)")
-        if not self.kernel_sizes and not self.bag:
-            raise c.fail(a, "kernel_sizes", "must not be empty unless bag=True (a model needs some features)")
-        self.conv_trains_embedding = c.check_conv_trains_embedding(a, conv_trains_embedding, self.bag,
-                                                                   has_conv=bool(self.kernel_sizes))
-
-    # -- contract ---------------------------------------------------------
-    @property
-    def config(self) -> dict[str, Any]:
-        return {
-            "filters": self.filters,
-            "kernel_sizes": list(self.kernel_sizes),
-            "activation": self.activation,
-            "pooling": self.pooling,
-            "pool_size": self.pool_size,
-            "bag": self.bag,
-            "dense": list(self.dense),
-            "dropout": self.dropout,
-            "embedding_dropout": self.embedding_dropout,
-            "token_dropout": self.token_dropout,
-            "conv_trains_embedding": self.conv_trains_embedding,
-            "length_policy": self._length_policy,
-            "logits": self.logits,
-            "bag_weights": self.bag_weights,
-            "bag_binary": self.bag_binary,
-        }
-
-    @property
-    def length_policy(self) -> str:
-        return self._length_policy
+        options = dict(
+            filters=check_int(filters, "filters", minimum=1, component=self),
+            kernel_sizes=check_int_list(kernel_sizes, "kernel_sizes", minimum=1, allow_empty=True, component=self),
+            activation=check_choice(activation, "activation", c.ACTIVATIONS, component=self),
+            pooling=pooling,
+            pool_size=check_int(pool_size, "pool_size", minimum=1, component=self),
+            bag=bag,
+            dense=check_int_list(dense, "dense", minimum=1, allow_empty=True, component=self),
+            dropout=check_float(dropout, "dropout", minimum=0, below=1, component=self),
+            embedding_dropout=check_float(embedding_dropout, "embedding_dropout", minimum=0, below=1, component=self),
+            token_dropout=check_float(token_dropout, "token_dropout", minimum=0, below=1, component=self),
+            conv_trains_embedding=None,  # resolved below, once kernel_sizes and bag are known
+            length_policy=None,
+            logits=check_choice(logits, "logits", c.LOGITS, component=self),
+            bag_weights=check_choice(bag_weights, "bag_weights", c.TOKEN_WEIGHTINGS, component=self),
+            bag_binary=check_bool(bag if bag_binary is None else bag_binary, "bag_binary", component=self),
+        )
+        options["length_policy"] = check_choice(length_policy, "length_policy", LENGTH_POLICIES, component=self)
+        if local and options["length_policy"] == "dynamic":
+            raise self.option_error("length_policy", "must be 'fixed' with pooling='local-max' (Flatten needs a "
+                                    "fixed length); use a global pooling (max, avg, max+avg, hierarchical) for 'dynamic'")
+        if local and bag:
+            raise self.option_error("bag", "needs a global pooling (max, avg, max+avg, hierarchical), not "
+                                    "pooling='local-max'")
+        if options["bag_weights"] != "none" and not bag:
+            raise self.option_error("bag_weights", f"= {options['bag_weights']!r} needs bag=true (it weighs the bag "
+                                    f"branch)")
+        if options["bag_binary"] and not bag:
+            raise self.option_error("bag_binary", "needs bag=true (it changes the bag branch)")
+        if not options["kernel_sizes"] and not bag:
+            raise self.option_error("kernel_sizes", "must not be empty unless bag=True (a model needs some features)")
+        options["conv_trains_embedding"] = c.check_conv_trains_embedding(
+            self, conv_trains_embedding, bag, has_conv=bool(options["kernel_sizes"]))
+        super().__init__(**options)
 
     @property
     def needs_token_weights(self) -> bool:
@@ -187,16 +169,6 @@ class CNN:
         widest = max(self.kernel_sizes, default=1)
         return widest + self.pool_size - 1 if self.pooling == "local-max" else widest
 
-    @property
-    def recommended(self) -> dict[str, Any]:
-        return copy.deepcopy(self.RECOMMENDED)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.config.items())})"
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.config == self.config
-
     # -- model ------------------------------------------------------------
     def build(self, vocab_size: int, dim: int, weights: Any = None, trainable: bool = True,
               max_len: int | None = None, labels: Sequence[str] = ("NEGATIVE", "POSITIVE"),
@@ -209,9 +181,9 @@ class CNN:
         checked against ``min_len``. ``token_weights`` (float [vocab_size]) are
         the fixed bag weights, required when ``needs_token_weights``.
         """
-        fixed = self._length_policy == "fixed"
-        vocab_size, dim, weights, max_len, labels = c.check_build_args(
-            self.name, vocab_size, dim, weights, max_len, labels, self.min_len, max_len_required=fixed)
+        fixed = self.length_policy == "fixed"
+        vocab_size, dim, weights, max_len, labels = self.check_build_args(
+            vocab_size, dim, weights, max_len, labels, max_len_required=fixed)
         token_weights = c.check_token_weights(self.name, token_weights, vocab_size, self.needs_token_weights)
         import keras
         from keras import layers, ops

@@ -24,15 +24,16 @@ Keras is imported inside :meth:`CNNLSTM.build` only.
 
 from __future__ import annotations
 
-import copy
 from typing import Any, Callable, Sequence
 
+from toolkit.contracts import Architecture
 from toolkit.errors import ConfigError
 from toolkit.hookspecs import hookimpl
+from toolkit.options import check_bool, check_choice, check_float, check_int
 from toolkit.training.architectures import _common as c
 
 
-class CNNLSTM:
+class CNNLSTM(Architecture):
     """Chunk the document, encode each chunk with a small CNN, read the chunks with an LSTM.
 
     Args:
@@ -85,68 +86,42 @@ class CNNLSTM:
         logits: str = "per-label",
         chunk_weights: str = "nb",
     ) -> None:
-        a = self.name
-        self.chunk_len = c.check_int(a, "chunk_len", chunk_len)
-        self.filters = c.check_int(a, "filters", filters)
-        self.kernel_size = c.check_int(a, "kernel_size", kernel_size)
-        self.activation = c.check_choice(a, "activation", activation, c.ACTIVATIONS)
-        self.pooling = c.check_choice(a, "pooling", pooling, c.GLOBAL_POOLINGS)
-        self.lstm_units = c.check_int(a, "lstm_units", lstm_units)
-        self.dropout = c.check_rate(a, "dropout", dropout)
-        self.mask = c.check_bool(a, "mask", mask)
-        self.bag = c.check_bool(a, "bag", bag)
-        self.conv_trains_embedding = c.check_conv_trains_embedding(a, conv_trains_embedding, self.bag)
-        self.logits = c.check_choice(a, "logits", logits, c.LOGITS)
-        self.chunk_weights = c.check_choice(a, "chunk_weights", chunk_weights, c.TOKEN_WEIGHTINGS)
+        bag = check_bool(bag, "bag", component=self)
+        super().__init__(
+            chunk_len=check_int(chunk_len, "chunk_len", minimum=1, component=self),
+            filters=check_int(filters, "filters", minimum=1, component=self),
+            kernel_size=check_int(kernel_size, "kernel_size", minimum=1, component=self),
+            activation=check_choice(activation, "activation", c.ACTIVATIONS, component=self),
+            pooling=check_choice(pooling, "pooling", c.GLOBAL_POOLINGS, component=self),
+            lstm_units=check_int(lstm_units, "lstm_units", minimum=1, component=self),
+            dropout=check_float(dropout, "dropout", minimum=0, below=1, component=self),
+            mask=check_bool(mask, "mask", component=self),
+            bag=bag,
+            conv_trains_embedding=c.check_conv_trains_embedding(self, conv_trains_embedding, bag),
+            logits=check_choice(logits, "logits", c.LOGITS, component=self),
+            chunk_weights=check_choice(chunk_weights, "chunk_weights", c.TOKEN_WEIGHTINGS, component=self),
+        )
         if self.kernel_size > self.chunk_len:
-            raise c.fail(a, "kernel_size", f"= {self.kernel_size} is wider than chunk_len = {self.chunk_len}")
+            raise self.option_error("kernel_size", f"= {self.kernel_size} is wider than chunk_len = {self.chunk_len}")
 
-    # -- contract ---------------------------------------------------------
-    @property
-    def config(self) -> dict[str, Any]:
-        return {
-            "chunk_len": self.chunk_len,
-            "filters": self.filters,
-            "kernel_size": self.kernel_size,
-            "activation": self.activation,
-            "pooling": self.pooling,
-            "lstm_units": self.lstm_units,
-            "dropout": self.dropout,
-            "mask": self.mask,
-            "bag": self.bag,
-            "conv_trains_embedding": self.conv_trains_embedding,
-            "logits": self.logits,
-            "chunk_weights": self.chunk_weights,
-        }
+    length_policy = "fixed"
 
     @property
     def needs_token_weights(self) -> bool:
         """``build()`` needs ``token_weights`` (the trainer passes them when this is true)."""
         return self.chunk_weights != "none"
 
-    length_policy = "fixed"
-
     @property
     def min_len(self) -> int:
         return self.chunk_len
-
-    @property
-    def recommended(self) -> dict[str, Any]:
-        return copy.deepcopy(self.RECOMMENDED)
-
-    def __repr__(self) -> str:
-        return f"CNNLSTM({', '.join(f'{k}={v!r}' for k, v in self.config.items())})"
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.config == self.config
 
     # -- model ------------------------------------------------------------
     def build(self, vocab_size: int, dim: int, weights: Any = None, trainable: bool = True,
               max_len: int | None = None, labels: Sequence[str] = ("NEGATIVE", "POSITIVE"),
               token_weights: Any = None):
         """The Keras model: int32 ``token_ids`` [batch, max_len] -> ``probabilities`` [batch, n_labels]."""
-        vocab_size, dim, weights, max_len, labels = c.check_build_args(
-            self.name, vocab_size, dim, weights, max_len, labels, self.min_len, max_len_required=True)
+        vocab_size, dim, weights, max_len, labels = self.check_build_args(
+            vocab_size, dim, weights, max_len, labels, max_len_required=True)
         if max_len % self.chunk_len:
             raise ConfigError(
                 f"architecture {self.name!r}: option 'chunk_len' = {self.chunk_len} does not divide "

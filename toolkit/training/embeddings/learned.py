@@ -8,23 +8,19 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from toolkit.contracts import EmbeddingProvider
 from toolkit.hookspecs import hookimpl
-from toolkit.training.embeddings._options import check_int
+from toolkit.options import check_int
 
 
-class LearnedEmbedding:
+class LearnedEmbedding(EmbeddingProvider):
     """Random start, learned with the task. Options: ``dim`` (default 100)."""
 
     name = "learned"
     trainable = True
 
     def __init__(self, dim: int = 100):
-        self.dim = check_int(self.name, "dim", dim)
-        self.report: dict[str, Any] = {}
-
-    @property
-    def config(self) -> dict[str, Any]:
-        return {"dim": self.dim}
+        super().__init__(dim=check_int(dim, "dim", minimum=1, component=self))
 
     def matrix(self, vocab: Any, corpus: Sequence[Sequence[str]] | None = None) -> None:
         self.report = {
@@ -41,9 +37,6 @@ class LearnedEmbedding:
             "scale_factor": None,
         }
         return None
-
-    def __repr__(self) -> str:
-        return f"LearnedEmbedding(dim={self.dim})"
 
 
 @hookimpl

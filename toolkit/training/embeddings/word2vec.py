@@ -31,11 +31,13 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from toolkit.contracts import EmbeddingProvider
 from toolkit.errors import EmbeddingError
 from toolkit.hookspecs import hookimpl
-from toolkit.training.embeddings._options import check_binary, check_bool, check_float, check_int, check_path
-from toolkit.training.embeddings._vectors import WORD2VEC_BINARY, build_matrix, read_vectors, write_vectors
-from toolkit.training.embeddings.glove import check_dim, file_dim
+from toolkit.options import check_bool, check_choice, check_float, check_int, check_path
+from toolkit.training.embeddings.glove import check_dim
+from toolkit.training.embeddings.matrix import build_matrix
+from toolkit.training.embeddings.vectors import WORD2VEC_BINARY, file_dim, read_vectors, write_vectors
 
 #: gensim ignores the tokens of a "sentence" after this many; longer documents are chunked.
 MAX_WORDS_PER_UNIT = 10_000
@@ -43,13 +45,54 @@ MAX_WORDS_PER_UNIT = 10_000
 DEFAULT_EPOCHS = 30
 
 
-def _training_units(docs: Sequence[Sequence[str]]) -> list[list[str]]:
+def training_units(docs: Sequence[Sequence[str]]) -> list[list[str]]:
+    """One gensim "sentence" per document, cut into chunks of at most :data:`MAX_WORDS_PER_UNIT` tokens
+    (gensim would silently drop the rest); empty documents are left out."""
     units: list[list[str]] = []
     for doc in docs:
         doc = list(doc)
         for start in range(0, len(doc), MAX_WORDS_PER_UNIT):
             units.append(doc[start : start + MAX_WORDS_PER_UNIT])
     return [u for u in units if u]
+
+
+def train_gensim(model: Any, units: Sequence[Sequence[str]], epochs: int, *, progress: bool = True,
+                 label: str = "word2vec") -> float:
+    """Train a gensim model whose vocabulary is built (``Word2Vec``, ``FastText``) on ``units`` for
+    ``epochs``, with a progress bar labelled ``label`` on stderr when it is a terminal (and
+    ``progress``). Returns the seconds it took."""
+    from gensim.models.callbacks import CallbackAny2Vec
+
+    callbacks = []
+    bar = None
+    if progress:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        console = Console(stderr=True)
+    if progress and console.is_terminal:  # no bar (and no stray blank line) when stderr is a file or pipe
+        bar = Progress(
+            TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn("epochs"), TimeElapsedColumn(),
+            console=console, transient=True,
+        )
+        task = bar.add_task("train", total=epochs)
+
+        class _Advance(CallbackAny2Vec):
+            def on_epoch_end(self, _model):
+                bar.advance(task)
+
+        callbacks.append(_Advance())
+
+    n_tokens = sum(len(unit) for unit in units)
+    started = time.perf_counter()
+    try:
+        if bar is not None:
+            bar.start()
+        model.train(units, total_examples=len(units), total_words=n_tokens, epochs=epochs, callbacks=callbacks)
+    finally:
+        if bar is not None:
+            bar.stop()
+    return time.perf_counter() - started
 
 
 def train_word2vec(
@@ -70,9 +113,8 @@ def train_word2vec(
     a word2vec file), float32 vectors, and counts/timing.
     """
     from gensim.models import Word2Vec
-    from gensim.models.callbacks import CallbackAny2Vec
 
-    units = _training_units(docs)
+    units = training_units(docs)
     n_tokens = sum(len(u) for u in units)
     if not units:
         raise EmbeddingError("word2vec: no tokens to train on (all documents are empty after tokenization)")
@@ -85,34 +127,7 @@ def train_word2vec(
             f"word2vec: no word occurs {min_count} times or more in the {len(units)} documents; lower min_count"
         )
 
-    callbacks = []
-    bar = None
-    if progress:
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        console = Console(stderr=True)
-    if progress and console.is_terminal:  # no bar (and no stray blank line) when stderr is a file or pipe
-        bar = Progress(
-            TextColumn("word2vec"), BarColumn(), MofNCompleteColumn(), TextColumn("epochs"), TimeElapsedColumn(),
-            console=console, transient=True,
-        )
-        task = bar.add_task("train", total=epochs)
-
-        class _Advance(CallbackAny2Vec):
-            def on_epoch_end(self, _model):
-                bar.advance(task)
-
-        callbacks.append(_Advance())
-
-    started = time.perf_counter()
-    try:
-        if bar is not None:
-            bar.start()
-        model.train(units, total_examples=len(units), total_words=n_tokens, epochs=epochs, callbacks=callbacks)
-    finally:
-        if bar is not None:
-            bar.stop()
+    seconds = train_gensim(model, units, epochs, progress=progress, label="word2vec")
     words = list(model.wv.index_to_key)
     vectors = np.asarray(model.wv.vectors, dtype=np.float32).copy()
     stats = {
@@ -120,14 +135,20 @@ def train_word2vec(
         "units": len(units),
         "tokens": n_tokens,
         "words": len(words),
-        "seconds": round(time.perf_counter() - started, 2),
+        "seconds": round(seconds, 2),
     }
     return words, vectors, stats
 
 
-class Word2VecEmbedding:
+class Word2VecEmbedding(EmbeddingProvider):
     """Initial weights from word2vec vectors trained on the training documents
-    (or read from ``path``)."""
+    (or read from ``path``).
+
+    ``config`` holds the options that decide the vectors: ``dim``,
+    ``trainable``, ``rescale``, ``seed`` and either ``path`` and ``binary``
+    (vectors from a file) or the training options. ``save``, ``save_binary``
+    and ``progress`` are not part of it.
+    """
 
     name = "word2vec"
 
@@ -149,49 +170,49 @@ class Word2VecEmbedding:
         save_binary: bool = False,
         progress: bool = True,
     ):
-        n = self.name
         if dim is not None:
-            check_int(n, "dim", dim)
-        self.window = check_int(n, "window", window)
-        self.min_count = check_int(n, "min_count", min_count)
-        self.workers = check_int(n, "workers", workers)
-        if isinstance(sg, bool) or sg not in (0, 1):
-            raise EmbeddingError(f"embedding {n!r}: option 'sg' must be 0 (CBOW) or 1 (skip-gram), got {sg!r}")
-        self.sg = int(sg)
-        self.epochs = check_int(n, "epochs", epochs)
-        self.seed = check_int(n, "seed", seed, minimum=0)
-        self.alpha = check_float(n, "alpha", alpha)
-        self.trainable = check_bool(n, "trainable", trainable)
-        self.rescale = check_bool(n, "rescale", rescale)
-        self.path = check_path(n, "path", path)
-        self.binary = check_binary(n, binary)
-        self.save_path = check_path(n, "save", save)
-        self.save_binary = check_bool(n, "save_binary", save_binary)
-        self.progress = check_bool(n, "progress", progress)
-        if self.path is not None and self.save_path is not None:
-            raise EmbeddingError(f"embedding {n!r}: 'path' loads vectors and 'save' writes trained ones; give one")
-        if self.path is not None:
-            self.format, found = file_dim(self.path, self.binary)
-            self.dim = check_dim(n, self.path, dim, found)
+            check_int(dim, "dim", minimum=1, component=self)
+        checked = dict(
+            window=check_int(window, "window", minimum=1, component=self),
+            min_count=check_int(min_count, "min_count", minimum=1, component=self),
+            workers=check_int(workers, "workers", minimum=1, component=self),
+            sg=int(check_choice(sg, "sg", {0: "CBOW", 1: "skip-gram"}, component=self)),
+            epochs=check_int(epochs, "epochs", minimum=1, component=self),
+            seed=check_int(seed, "seed", minimum=0, component=self),
+            alpha=check_float(alpha, "alpha", above=0.0, component=self),
+            trainable=check_bool(trainable, "trainable", component=self),
+            rescale=check_bool(rescale, "rescale", component=self),
+            path=check_path(path, "path", what="a vector file", component=self),
+            binary=check_bool(binary, "binary", null="detect", component=self),
+        )
+        save_path = check_path(save, "save", component=self)
+        save_binary = check_bool(save_binary, "save_binary", component=self)
+        progress = check_bool(progress, "progress", component=self)
+        if checked["path"] is not None and save_path is not None:
+            raise EmbeddingError(f"embedding {self.name!r}: 'path' loads vectors and 'save' writes trained ones; "
+                                 f"give one")
+        fmt = None
+        if checked["path"] is not None:
+            fmt, found = file_dim(checked["path"], checked["binary"])
+            dim = check_dim(self.name, checked["path"], dim, found)
+            keys = ("trainable", "rescale", "seed", "path", "binary")
         else:
-            self.format = None
-            self.dim = dim if dim is not None else 100
+            dim = dim if dim is not None else 100
+            keys = ("trainable", "rescale", "seed", "window", "min_count", "workers", "sg", "epochs", "alpha")
+        # The options that decide the vectors are the config; the others are plain attributes.
+        super().__init__(dim=dim, **{key: checked.pop(key) for key in keys})
+        for key, value in checked.items():
+            setattr(self, key, value)
+        self.format = fmt
+        self.save_path = save_path
+        self.save_binary, self.progress = save_binary, progress
         self.words: list[str] | None = None
         self.vectors: np.ndarray | None = None
         self.train_stats: dict[str, Any] = {}
-        self.report: dict[str, Any] = {}
 
     @property
-    def config(self) -> dict[str, Any]:
-        """The options that decide the vectors (``progress`` and ``save`` do not)."""
-        config: dict[str, Any] = {"dim": self.dim, "trainable": self.trainable, "rescale": self.rescale,
-                                  "seed": self.seed}
-        if self.path is not None:
-            config.update(path=self.path, binary=self.binary)
-        else:
-            config.update(window=self.window, min_count=self.min_count, workers=self.workers, sg=self.sg,
-                          epochs=self.epochs, alpha=self.alpha)
-        return config
+    def repr_options(self) -> tuple[str, ...]:  # type: ignore[override]
+        return ("dim", "path") if self.path else ("dim", "epochs", "sg")
 
     def train(self, docs: Sequence[Sequence[str]]) -> tuple[list[str], np.ndarray]:
         """Train on ``docs`` (token lists), keep and return ``(words, vectors)``."""
@@ -228,10 +249,6 @@ class Word2VecEmbedding:
         report.update(provider=self.name, trainable=self.trainable, **extra)
         self.report = report
         return matrix
-
-    def __repr__(self) -> str:
-        where = f"path={self.path!r}" if self.path else f"epochs={self.epochs}, sg={self.sg}"
-        return f"Word2VecEmbedding(dim={self.dim}, {where})"
 
 
 @hookimpl

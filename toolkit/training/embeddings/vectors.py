@@ -1,4 +1,4 @@
-"""Word-vector files and the weight matrix built from them.
+"""Word-vector files: detect the format, read, write, describe.
 
 Formats (see :func:`detect_format`):
 
@@ -12,15 +12,11 @@ Formats (see :func:`detect_format`):
     also write a newline after each vector; it is optional here).
 
 Every problem a user can cause is an :class:`~toolkit.errors.EmbeddingError`
-naming the file and the line (text) or the vector number (binary).
-
-This module imports numpy only; matplotlib is imported inside
-:func:`plot_vectors`.
+naming the file and the line (text) or the vector number (binary). numpy only.
 """
 
 from __future__ import annotations
 
-import math
 import mmap
 import os
 import re
@@ -37,12 +33,8 @@ WORD2VEC = "word2vec"
 WORD2VEC_BINARY = "word2vec-binary"
 FORMATS = (GLOVE, WORD2VEC, WORD2VEC_BINARY)
 
-#: Standard deviation of Keras' default embedding initialiser, uniform(-0.05, 0.05).
-KERAS_INIT_STD = 0.05 / math.sqrt(3.0)
-
 _HEADER = re.compile(rb"^\s*(\d+)\s+(\d+)\s*$")
 _SNIFF_BYTES = 1 << 16
-
 
 # --------------------------------------------------------------------------
 # Format detection
@@ -78,6 +70,17 @@ def _parse_header(line: bytes) -> tuple[int, int] | None:
     return int(match.group(1)), int(match.group(2))
 
 
+def _sniff(path: Path) -> tuple[bytes, bytes, bool]:
+    """The file's first bytes, what follows its first line, and whether that line is a word2vec header."""
+    _check_file(path)
+    with open(path, "rb") as fh:
+        head = fh.read(_SNIFF_BYTES)
+    if not head.strip():
+        raise EmbeddingError(f"{path} is empty: expected word vectors (GloVe or word2vec format)")
+    first, _, rest = head.partition(b"\n")
+    return head, rest, _parse_header(first) is not None
+
+
 def detect_format(path: str | os.PathLike) -> str:
     """``"glove"``, ``"word2vec"`` or ``"word2vec-binary"``, from the file's first bytes.
 
@@ -86,13 +89,8 @@ def detect_format(path: str | os.PathLike) -> str:
     binary but has no header is refused.
     """
     path = Path(path)
-    _check_file(path)
-    with open(path, "rb") as fh:
-        head = fh.read(_SNIFF_BYTES)
-    if not head.strip():
-        raise EmbeddingError(f"{path} is empty: expected word vectors (GloVe or word2vec format)")
-    first, _, rest = head.partition(b"\n")
-    if _parse_header(first) is not None:
+    head, rest, has_header = _sniff(path)
+    if has_header:
         return WORD2VEC_BINARY if _looks_binary(rest) else WORD2VEC
     if _looks_binary(head):
         raise EmbeddingError(
@@ -299,13 +297,7 @@ def read_vectors(
         raise EmbeddingError(f"limit must be a positive number of vectors, got {limit!r}")
     if binary is True or fmt == WORD2VEC_BINARY:
         return _read_binary(path, keep_set, limit)
-    _check_file(path)
-    with open(path, "rb") as fh:
-        head = fh.read(_SNIFF_BYTES)
-    if not head.strip():
-        raise EmbeddingError(f"{path} is empty: expected word vectors (GloVe or word2vec format)")
-    first, _, rest = head.partition(b"\n")
-    has_header = _parse_header(first) is not None
+    head, rest, has_header = _sniff(path)
     if binary is False and _looks_binary(rest if has_header else head):
         raise EmbeddingError(
             f"{path} is a binary file, not a text vector file"
@@ -327,6 +319,22 @@ def vector_file_info(path: str | os.PathLike) -> dict[str, Any]:
         "mean_norm": float(norms.mean()),
         "first_words": words[:10],
     }
+
+
+def file_dim(path: str | os.PathLike, binary: bool | None = None) -> tuple[str, int]:
+    """``(format, dimension)`` of a vector file, from its header and first vector (reads little).
+
+    ``binary`` as for :func:`read_vectors`: a file that is not what it asks for is refused.
+    """
+    fmt = detect_format(path)
+    if binary is True and fmt != WORD2VEC_BINARY:
+        raise EmbeddingError(f"{path} is a text file, not word2vec binary; read it as text (binary=False, or let "
+                             f"the format be detected)")
+    if binary is False and fmt == WORD2VEC_BINARY:
+        raise EmbeddingError(f"{path} is a binary file, not a text vector file; it looks like word2vec binary: "
+                             f"read it with binary=True (--binary)")
+    _words, vectors = read_vectors(path, binary=fmt == WORD2VEC_BINARY, keep=(), limit=1)
+    return fmt, int(vectors.shape[1])
 
 
 # --------------------------------------------------------------------------
@@ -382,232 +390,3 @@ def write_vectors(path: str | os.PathLike, words: Sequence[str], vectors: np.nda
                 fh.write((word + " " + fmt % tuple(row) + "\n").encode("utf-8"))
 
     _atomic_write(path, write)
-
-
-# --------------------------------------------------------------------------
-# The weight matrix
-# --------------------------------------------------------------------------
-def build_matrix(
-    vocab: Any,
-    words: Sequence[str],
-    vectors: np.ndarray,
-    seed: int = 1,
-    *,
-    corpus: Sequence[Sequence[str]] | None = None,
-    rescale: bool = False,
-    source: str = "",
-) -> tuple[np.ndarray, dict[str, Any]]:
-    """The embedding weights for ``vocab``: row ``i`` = vector of token id ``i``.
-
-    - Row 0 (padding) is zeros.
-    - A vocabulary token found in ``words`` gets its vector (after rescaling,
-      see below).
-    - Every other row, ``<unk>`` (id 1) included, is drawn from a normal
-      distribution with the per-dimension mean and standard deviation of the
-      found vectors, from ``numpy.random.default_rng(seed)`` in id order, so
-      the same inputs give the same matrix.
-    - ``rescale=True`` first centres the found vectors (subtracts their mean)
-      and scales them so that their values have the standard deviation of
-      Keras' default embedding initialiser, uniform(-0.05, 0.05) (0.0289).
-      Cosine similarities between centred vectors are kept up to the shift;
-      the network starts with weights of the size it expects.
-
-    The report gives the coverage of vocabulary types (real tokens, ids >= 2)
-    and, with ``corpus`` (token lists), of corpus tokens (running words whose
-    row comes from the vectors), the number of random rows and a few missing
-    tokens (most frequent first).
-    """
-    vectors = np.asarray(vectors, dtype=np.float32)
-    if vectors.ndim != 2 or vectors.shape[0] != len(words):
-        raise EmbeddingError(f"{source or 'vectors'}: {len(words)} words but vectors of shape {tuple(vectors.shape)}")
-    tokens = list(vocab.tokens)
-    dim = vectors.shape[1]
-    index: dict[str, int] = {}
-    for i, w in enumerate(words):
-        index.setdefault(w, i)
-    found_ids = [i for i, tok in enumerate(tokens) if i >= 2 and tok in index]
-    missing_ids = [i for i in range(1, len(tokens)) if i == 1 or tokens[i] not in index]
-    n_real = max(len(tokens) - 2, 0)
-    if not found_ids:
-        raise EmbeddingError(
-            f"{source or 'the vectors'}: none of the {n_real} vocabulary tokens has a vector "
-            f"(first tokens: {', '.join(repr(t) for t in tokens[2:7])}; first words in the vectors: "
-            f"{', '.join(repr(w) for w in list(words)[:5])}); wrong file, or a different tokenization (case)?"
-        )
-    known = vectors[[index[tokens[i]] for i in found_ids]].astype(np.float64)
-    factor = None
-    if rescale:
-        known = known - known.mean(axis=0)
-        spread = float(known.std())
-        factor = KERAS_INIT_STD / spread if spread > 0 else 1.0
-        known = known * factor
-    matrix = np.zeros((len(tokens), dim), dtype=np.float32)
-    matrix[found_ids] = known
-    mean, std = known.mean(axis=0), known.std(axis=0)
-    rng = np.random.default_rng(seed)
-    if missing_ids:
-        matrix[missing_ids] = rng.normal(mean, std, size=(len(missing_ids), dim))
-    report: dict[str, Any] = {
-        "source": source,
-        "dim": int(dim),
-        "vocab_size": len(tokens),
-        "vectors": len(words),
-        "found": len(found_ids),
-        "type_coverage": len(found_ids) / n_real if n_real else 0.0,
-        "random_rows": len(missing_ids),
-        "missing_examples": [tokens[i] for i in missing_ids if i >= 2][:10],
-        "rescaled": bool(rescale),
-        "scale_factor": factor,
-        "seed": seed,
-    }
-    if corpus is not None:
-        total = hit = 0
-        for doc in corpus:
-            total += len(doc)
-            hit += sum(1 for t in doc if t in index and t in vocab.index)
-        report["corpus_tokens"] = total
-        report["token_coverage"] = hit / total if total else 0.0
-    else:
-        report["corpus_tokens"] = None
-        report["token_coverage"] = None
-    return matrix, report
-
-
-def describe_report(report: dict[str, Any]) -> str:
-    """One line for a log: coverage, random rows, source."""
-    head = f"embedding {report.get('provider', '')}".strip()
-    if report.get("source"):
-        head += f": {report['source']}"
-    parts = [head]
-    if "type_coverage" in report and report.get("found") is not None:
-        parts.append(f"{report['type_coverage']:.1%} of vocabulary types found ({report['found']})")
-    if report.get("token_coverage") is not None:
-        parts.append(f"{report['token_coverage']:.1%} of {report['corpus_tokens']} corpus tokens")
-    if report.get("random_rows") is not None:
-        parts.append(f"random rows: {report['random_rows']} (incl. <unk>)")
-    if report.get("rescaled"):
-        parts.append(f"rescaled x{report['scale_factor']:.3g}")
-    return "; ".join(parts)
-
-
-# --------------------------------------------------------------------------
-# Looking at vectors
-# --------------------------------------------------------------------------
-def _unit_rows(vectors: np.ndarray) -> np.ndarray:
-    v = np.asarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(v, axis=1, keepdims=True)
-    return v / np.where(norms > 0, norms, 1.0)
-
-
-def nearest(words: Sequence[str], vectors: np.ndarray, word: str, n: int = 10) -> list[tuple[str, float]]:
-    """The ``n`` words whose vectors have the highest cosine similarity to ``word``'s."""
-    words = list(words)
-    try:
-        i = words.index(word)
-    except ValueError:
-        raise EmbeddingError(f"the word {word!r} is not among the {len(words)} words of these vectors") from None
-    unit = _unit_rows(vectors)
-    sims = unit @ unit[i]
-    sims[i] = -np.inf
-    n = max(0, min(n, len(words) - 1))
-    top = np.argsort(-sims, kind="stable")[:n]
-    return [(words[j], float(sims[j])) for j in top]
-
-
-def pca_2d(vectors: np.ndarray) -> np.ndarray:
-    """Coordinates of ``vectors`` on their first two principal components (numpy SVD)."""
-    x = np.asarray(vectors, dtype=np.float64)
-    if x.ndim != 2 or x.shape[0] < 2:
-        raise EmbeddingError(f"PCA needs at least 2 vectors, got shape {tuple(x.shape)}")
-    x = x - x.mean(axis=0)
-    u, s, _vt = np.linalg.svd(x, full_matrices=False)
-    coords = u[:, :2] * s[:2]
-    if coords.shape[1] < 2:
-        coords = np.hstack([coords, np.zeros((coords.shape[0], 1))])
-    return coords
-
-
-def _place_labels(ax, fig, xs, ys, labels, fontsize):
-    """Write each label next to its point, trying offsets until it overlaps no
-    label already placed (most frequent words first)."""
-    from matplotlib.transforms import Bbox
-
-    renderer = fig.canvas.get_renderer()
-    # The points themselves are obstacles too, so that no label hides a point.
-    points = ax.transData.transform(np.column_stack([xs, ys]))
-    placed = [Bbox.from_extents(px - 2.5, py - 2.5, px + 2.5, py + 2.5) for px, py in points]
-    offsets = [(4, 2), (4, -9), (-4, 2), (-4, -9), (0, 6), (0, -12)]
-    for radius in (1, 2, 3, 4):
-        offsets += [
-            (dx * radius, dy * radius)
-            for dx, dy in [(8, 6), (8, -14), (-8, 6), (-8, -14), (0, 12), (0, -18), (14, -4), (-14, -4)]
-        ]
-    for x, y, label in zip(xs, ys, labels):
-        chosen = None
-        for dx, dy in offsets:
-            ha = "left" if dx >= 0 else "right"
-            text = ax.annotate(
-                label, (x, y), xytext=(dx, dy), textcoords="offset points", fontsize=fontsize, ha=ha,
-                va="bottom", color="#1a1a1a",
-            )
-            box = text.get_window_extent(renderer).expanded(1.05, 1.15)
-            if not any(box.overlaps(other) for other in placed):
-                chosen = (text, box, dx, dy)
-                break
-            text.remove()
-        if chosen is None:  # crowded: keep the first position
-            dx, dy = offsets[0]
-            text = ax.annotate(label, (x, y), xytext=(dx, dy), textcoords="offset points", fontsize=fontsize,
-                               color="#1a1a1a")
-            chosen = (text, text.get_window_extent(renderer), dx, dy)
-        text, box, dx, dy = chosen
-        placed.append(box)
-        if abs(dx) > 8 or dy > 8 or dy < -14:  # far from its point: draw a leader line
-            ax.annotate("", (x, y), xytext=(dx, dy + 3), textcoords="offset points",
-                        arrowprops=dict(arrowstyle="-", color="#aaaaaa", lw=0.5, shrinkA=0, shrinkB=2))
-
-
-def plot_vectors(
-    words: Sequence[str],
-    vectors: np.ndarray,
-    out_png: str | os.PathLike,
-    n: int = 100,
-    title: str | None = None,
-) -> Path:
-    """Scatter the first ``n`` words' vectors on their 2 principal components,
-    each point labelled with its word; written as a PNG (matplotlib, Agg backend).
-
-    In word2vec and GloVe files the first words are the most frequent.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    words = list(words)[:n]
-    if len(words) < 2:
-        raise EmbeddingError(f"a plot needs at least 2 words, got {len(words)}")
-    coords = pca_2d(np.asarray(vectors)[: len(words)])
-    out = Path(out_png)
-    side = 9 + 5 * min(1.0, len(words) / 150)
-    fig, ax = plt.subplots(figsize=(side * 1.3, side), dpi=130)
-    try:
-        ax.scatter(coords[:, 0], coords[:, 1], s=10, color="#2a6fb0", alpha=0.8, zorder=3)
-        pad_x = 0.06 * (np.ptp(coords[:, 0]) or 1.0)
-        pad_y = 0.04 * (np.ptp(coords[:, 1]) or 1.0)
-        ax.set_xlim(coords[:, 0].min() - pad_x, coords[:, 0].max() + pad_x)
-        ax.set_ylim(coords[:, 1].min() - pad_y, coords[:, 1].max() + pad_y)
-        ax.set_xlabel("principal component 1")
-        ax.set_ylabel("principal component 2")
-        ax.set_title(title or f"PCA of the word vectors of the {len(words)} most frequent words")
-        ax.grid(True, color="#e5e5e5", lw=0.5, zorder=0)
-        fig.tight_layout()
-        fontsize = 9 if len(words) <= 120 else 7
-        _place_labels(ax, fig, coords[:, 0], coords[:, 1], words, fontsize)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.stem}.tmp{os.getpid()}.png")
-        fig.savefig(tmp, format="png")
-        os.replace(tmp, out)
-    finally:
-        plt.close(fig)
-    return out
