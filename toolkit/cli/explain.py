@@ -1,9 +1,70 @@
-"""`toolkit explain` (being written; registers nothing yet)."""
+"""``toolkit explain BUNDLE TEXT``: the words and word pairs that moved the score (occlusion through the model)."""
 
 from __future__ import annotations
 
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Optional
+
 import typer
+
+from toolkit.cli.common import cli_errors
 
 
 def register(app: typer.Typer) -> None:
-    """Add the command(s) of this module to the main app."""
+    """Add ``explain`` to the main app."""
+    app.command("explain")(explain_cmd)
+
+
+@cli_errors
+def explain_cmd(
+    bundle: Path = typer.Argument(..., help="A bundle folder written by `toolkit export` (`default`: the shipped model)."),
+    text: str = typer.Argument(..., help="The text to explain."),
+    top: int = typer.Option(10, "--top", "-k", help="How many terms to show."),
+    label: Optional[str] = typer.Option(None, "--label", help="Label to explain (default: the last of two labels)."),
+    ngrams: int = typer.Option(2, "--ngrams", help="Longest run of neighbouring words removed together (1: words "
+                               "only, about half the cost)."),
+    html_out: Optional[Path] = typer.Option(None, "--html", help="Also write the explanation as an HTML page here."),
+    as_json: bool = typer.Option(False, "--json", help="Print the explanation as JSON."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="onnxruntime intra-op threads."),
+) -> None:
+    """Which words and word pairs moved the score, with signed weights (change in log-odds when removed)."""
+    from toolkit.errors import ToolkitError
+    from toolkit.serving.explain import explain_texts, render_html
+    from toolkit.serving.runtime import Runtime
+
+    if top < 0:
+        raise ToolkitError(f"--top must be >= 0, got {top}")
+    if str(bundle) == "default":
+        from toolkit.serving.spacy_component import default_model_path
+
+        bundle = default_model_path()
+    runtime = Runtime.load(bundle, threads=threads)
+    explanation = explain_texts(runtime, [text], label=label, top=top, ngrams=ngrams)[0]
+    if html_out is not None:
+        _write_atomic(html_out, render_html(explanation, title=f"toolkit explain: {Path(bundle).name}"))
+    if as_json:
+        typer.echo(json.dumps({k: v for k, v in explanation.to_dict().items() if k != "words"}, indent=2))
+    else:
+        typer.echo(f"P({explanation.label}) = {explanation.probability:.4f}")
+        for term in explanation.terms:
+            typer.echo(f"  {term.weight:+8.3f}  {term.text}  [{term.start}:{term.end}] -> {term.label}")
+    if html_out is not None:
+        typer.echo(f"written: {html_out}")
+
+
+def _write_atomic(path: Path, content: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(content)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it 0600; a written page is an ordinary file
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

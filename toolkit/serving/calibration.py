@@ -1,0 +1,132 @@
+"""Apply a bundle's calibration to its probabilities (serving half: numpy only).
+
+``bundle.json`` may carry a ``calibration`` record, copied by ``toolkit export``
+from the trained model's ``model.json``::
+
+    "calibration": {"method": "temperature", "temperature": 0.77,
+                    "fitted_on": "out-of-fold predictions, 3 folds of the training split", "n": 1800}
+    "calibration": {"method": "length-temperature", "a": 1.9, "b": -0.35, "length": "model ids", ...}
+
+Temperature scaling (Guo et al. 2017) divides the model's log-probabilities by
+a temperature ``T`` and renormalises: ``softmax(log(p) / T)``. ``T > 1``
+softens over-confident scores, ``T < 1`` sharpens under-confident ones; the
+most probable label never changes. ``temperature``: one ``T`` for every text.
+``length-temperature``: ``T = exp(a + b * log(n))`` (``log T`` kept within
+:data:`LOG_T_RANGE`) where ``n`` is the number of model ids of the text (unigrams and n-grams, after truncation to ``max_len``),
+so short texts, on which a bag-of-n-grams model is as sure as on a whole review
+with far less evidence, can be softened more than long ones.
+
+The runtime applies it to every score it returns (in
+:meth:`toolkit.serving.runtime.Runtime._run`, on each batch), so ``toolkit
+predict``, the spaCy component, a pipeline loaded with ``spacy.load`` and
+``toolkit score`` give the same calibrated numbers. A bundle without the record
+(or with ``"method": "none"``) is scored as it always was.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from toolkit.errors import BundleError
+
+#: Calibration methods a bundle may name.
+METHODS = ("none", "temperature", "length-temperature")
+#: ``log T`` is kept in this range (T from 0.05 to 20), at fitting time and when applied.
+LOG_T_RANGE = (-3.0, 3.0)
+_TINY = np.finfo(np.float32).tiny
+
+
+def _number(record: dict, key: str, where: str, positive: bool = False) -> float:
+    value = record.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or (positive and value <= 0):
+        raise BundleError(f"{where}: calibration {key!r} must be a {'number > 0' if positive else 'finite number'}, "
+                          f"got {value!r}")
+    return float(value)
+
+
+class Calibration:
+    """What a ``calibration`` record asks the runtime to do; :meth:`apply` does it."""
+
+    def __init__(self, temperature: float | None = None, length_ab: tuple[float, float] | None = None):
+        self.temperature = temperature
+        self.length_ab = length_ab
+
+    @classmethod
+    def from_record(cls, record: Any, where: str = "bundle.json") -> "Calibration":
+        """Parse a record (``None``: no calibration).
+
+        Raises:
+            BundleError: the record is malformed (naming ``where`` and the field).
+        """
+        if record is None:
+            return cls()
+        if not isinstance(record, dict):
+            raise BundleError(f"{where}: 'calibration' must be an object, got {record!r}")
+        method = record.get("method", "none")
+        if method not in METHODS:
+            raise BundleError(f"{where}: calibration method {method!r} is unknown; this toolkit applies "
+                              f"{', '.join(METHODS)} (upgrade toolkit, or remove the record)")
+        if method == "temperature":
+            return cls(temperature=_number(record, "temperature", where, positive=True))
+        if method == "length-temperature":
+            return cls(length_ab=(_number(record, "a", where), _number(record, "b", where)))
+        return cls()
+
+    @property
+    def active(self) -> bool:
+        return self.temperature is not None or self.length_ab is not None
+
+    @property
+    def needs_lengths(self) -> bool:
+        return self.length_ab is not None
+
+    def temperatures(self, lengths: Any) -> np.ndarray:
+        """``T`` per text for ``length-temperature`` (``lengths``: model ids per text, >= 1)."""
+        a, b = self.length_ab
+        n = np.maximum(np.asarray(lengths, dtype=np.float64), 1.0)
+        return np.exp(np.clip(a + b * np.log(n), *LOG_T_RANGE))
+
+    def apply(self, probs: np.ndarray, lengths: Any = None) -> np.ndarray:
+        """Calibrated probabilities (float32). ``lengths`` (ids per row) is needed by ``length-temperature``."""
+        if self.length_ab is not None:
+            if lengths is None:
+                raise BundleError("length-temperature calibration needs the number of ids of each text")
+            return apply_temperature(probs, self.temperatures(lengths))
+        return apply_temperature(probs, self.temperature)
+
+    def __repr__(self) -> str:
+        if self.length_ab is not None:
+            return f"Calibration(length-temperature a={self.length_ab[0]:.4g} b={self.length_ab[1]:.4g})"
+        return f"Calibration(temperature={self.temperature})"
+
+
+def temperature_of(record: Any, where: str = "bundle.json") -> float | None:
+    """The single temperature a ``temperature`` record asks for; ``None`` otherwise."""
+    return Calibration.from_record(record, where).temperature
+
+
+def apply_temperature(probs: np.ndarray, temperature: Any) -> np.ndarray:
+    """``softmax(log(p) / T)`` row by row, in float32; ``T`` is one number or one per row.
+
+    ``T`` of ``None`` or 1 returns ``probs`` unchanged. Probabilities of exactly 0
+    are taken as the smallest positive float32, so a saturated score stays finite
+    and ordered.
+    """
+    probs = np.asarray(probs, dtype=np.float32)
+    if temperature is None or probs.size == 0:
+        return probs
+    t = np.asarray(temperature, dtype=np.float32)
+    if t.ndim == 0:
+        if float(t) == 1.0:
+            return probs
+    else:
+        t = t.reshape(-1, 1)
+    z = np.log(np.maximum(probs, _TINY)) / t
+    z -= z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32, copy=False)
+
+
+__all__ = ["LOG_T_RANGE", "METHODS", "Calibration", "apply_temperature", "temperature_of"]
