@@ -10,7 +10,7 @@ PLUGIN_STAMP := $(VENV)/.installed-plugin-fasttext
 export TOOLKIT_POLARITY_DIR ?= $(abspath $(CURDIR)/../shared/data/review_polarity)
 export PYTHONHASHSEED := 0
 
-.PHONY: install demo test bench bench-quick default-model clean
+.PHONY: install demo test fuzz bench bench-quick default-model clean
 
 install: $(STAMP)
 
@@ -40,6 +40,10 @@ endif
 test: $(STAMP) $(PLUGIN_STAMP)
 	$(BIN)/python -m pytest -q
 	$(BIN)/python -m pytest -q $(PLUGIN_DIR)/tests
+
+# The property tests with 10,000 examples per property (make test runs 50 each).
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q -p no:cacheprovider --hypothesis-show-statistics tests/test_properties.py
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)

@@ -16,6 +16,17 @@ os.environ["TOOLKIT_LOAD_PLUGINS"] = ""
 
 REPO = Path(__file__).resolve().parents[1]
 
+# Hypothesis: bounded examples in `make test` ("ci"), 10,000 per property in `make fuzz` ("fuzz").
+try:
+    from hypothesis import HealthCheck, settings
+
+    _quiet_checks = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large]
+    settings.register_profile("ci", max_examples=50, deadline=None, suppress_health_check=_quiet_checks)
+    settings.register_profile("fuzz", max_examples=10_000, deadline=None, suppress_health_check=_quiet_checks)
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+except ImportError:  # hypothesis is in the dev extra; the property tests skip without it
+    pass
+
 
 def polarity_dir() -> Path:
     env = os.environ.get("TOOLKIT_POLARITY_DIR")

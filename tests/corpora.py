@@ -31,6 +31,10 @@ def tiny_config(data, architecture="cnn", embedding="learned", epochs=2, **extra
     overrides = {
         "data.path": str(data), "architecture.name": architecture, "embedding.name": embedding,
         "training.epochs": epochs, "training.batch_size": 16, "vocab.min_count": 1, "training.max_len": 40,
+        # calibration costs three extra fits; tests/training/test_calibration.py trains with it on
+        "training.calibration": "none",
+        # the short-text rule would hold out 10% of these short texts; tests that want it turn it on
+        "training.short_text_words": 0,
     }
     overrides.update(extra)
     return Config().with_overrides(overrides)

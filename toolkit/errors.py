@@ -92,3 +92,9 @@ class ScoringError(ToolkitError, RuntimeError):
     """A scoring engine (local processes, Ray, Spark) failed while scoring a file."""
 
     code = "E090"
+
+
+class OutputNotWritableError(ToolkitError, PermissionError):
+    """An output path that cannot be written (a file where a folder must go, no permission, read-only)."""
+
+    code = "E053"

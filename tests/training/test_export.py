@@ -65,7 +65,10 @@ def test_bundle_files_checksums_and_metadata(exported):
     assert leftovers(bundle.parent) == []
     meta = json.loads((bundle / "bundle.json").read_text())
     model_json = json.loads((model_dir / "model.json").read_text())
-    assert meta["format"] == "toolkit-bundle" and meta["format_version"] == 1
+    assert meta["format"] == "toolkit-bundle" and meta["format_version"] == 2
+    from toolkit.serving.bundle import compute_bundle_id
+
+    assert meta["bundle_id"] == compute_bundle_id(meta)  # covers bundle.json and, through "files", every file
     for key in ("labels", "tokenizer", "vocab", "length_policy", "max_len", "min_len", "architecture", "embedding"):
         assert meta[key] == model_json[key], key
     assert meta["length_policy"] == ARCHS[name]

@@ -37,8 +37,14 @@ app.add_typer(data_app, name="data")
 def _global_options(
     verbose: bool = typer.Option(False, "--verbose", help="Show TensorFlow's start-up and log lines "
                                  "(hidden by default; also TOOLKIT_VERBOSE=1)."),
+    debug: bool = typer.Option(False, "--debug", help="Show the full traceback of an unexpected error "
+                               "(also TOOLKIT_DEBUG=1)."),
 ) -> None:
     """Options that apply to every command."""
+    if debug:
+        from toolkit.cli.common import DEBUG_ENV
+
+        os.environ[DEBUG_ENV] = "1"
     if verbose:
         from toolkit.cli.quiet import ENV_VERBOSE
 
@@ -127,6 +133,18 @@ def vocab_build_cmd(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing file."),
 ) -> None:
     """Build a vocabulary from a corpus and print its size and coverage."""
+    from toolkit.cli.common import check_output_file
+    from toolkit.training.config import check_field
+
+    names = {"vocab.min_count": "--min-count", "vocab.max_size": "--max-size", "vocab.ngrams": "--ngrams",
+             "data.encoding": "--encoding", "data.text_field": "--text-field", "data.label_field": "--label-field"}
+    for dotted, value in (("vocab.min_count", min_count), ("vocab.max_size", max_size), ("vocab.ngrams", ngrams),
+                          ("data.encoding", encoding), ("data.text_field", text_field),
+                          ("data.label_field", label_field)):
+        check_field(dotted, value, aliases=names)
+    if split not in ("train", "all"):
+        raise ToolkitError(f"--split must be train or all, got {split!r}")
+    check_output_file(out, overwrite)
     from toolkit.training.prepare import vocab_summary
 
     summary = vocab_summary(
@@ -168,6 +186,12 @@ def data_info_cmd(
     label_field: str = LabelFieldOpt,
 ) -> None:
     """Print the size, labels and split of a corpus."""
+    from toolkit.training.config import check_field
+
+    names = {"data.encoding": "--encoding", "data.text_field": "--text-field", "data.label_field": "--label-field"}
+    for dotted, value in (("data.encoding", encoding), ("data.text_field", text_field),
+                          ("data.label_field", label_field)):
+        check_field(dotted, value, aliases=names)
     from toolkit.training.corpus import load_corpus, train_test_split
 
     corpus = load_corpus(data, text_field=text_field, label_field=label_field, encoding=encoding)
@@ -191,11 +215,16 @@ def export_cmd(
     opset: int = typer.Option(17, "--opset", help="ONNX opset (>= 17)."),
 ) -> None:
     """Export a trained model to an ONNX bundle (checked against Keras on the test split)."""
-    import_tensorflow()
-    from toolkit.training.export import export_model, export_summary
+    from toolkit.serving.bundle import private_tempdir
+    from toolkit.training.export.pipeline import default_out
 
-    path = export_model(model_dir, out, overwrite=overwrite, quantize=quantize, opset=opset,
-                        command="toolkit " + " ".join(sys.argv[1:]))
+    target = out if out is not None else default_out(model_dir)
+    with private_tempdir(target):  # TensorFlow's and onnxruntime's scratch files beside the bundle, swept
+        import_tensorflow()
+        from toolkit.training.export import export_model, export_summary
+
+        path = export_model(model_dir, out, overwrite=overwrite, quantize=quantize, opset=opset,
+                            command="toolkit " + " ".join(sys.argv[1:]))
     typer.echo(export_summary(path))
 
 
@@ -210,15 +239,35 @@ def predict_cmd(
     batch_size: int = typer.Option(64, "--batch-size", help="Documents per onnxruntime call."),
     threads: Optional[int] = typer.Option(None, "--threads", help="onnxruntime intra-op threads."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out file."),
+    encoding: str = typer.Option("utf-8", "--encoding", help="Text encoding of the --file input."),
+    info: bool = typer.Option(False, "--info", help="Check the whole bundle and print what it is (bundle id, "
+                              "labels, tokenizer, vocabulary, files) as JSON; scores nothing."),
 ) -> None:
     """Score texts with a bundle (onnxruntime; no TensorFlow): one JSON line per text."""
+    from toolkit.cli.common import check_encoding_option, check_output_file  # (no toolkit.training import)
+
+    if isinstance(batch_size, int) and batch_size < 1:
+        raise ToolkitError(f"--batch-size must be an integer >= 1, got {batch_size}")
+    if threads is not None and threads < 1:
+        raise ToolkitError(f"--threads must be an integer >= 1 (or left out for onnxruntime's default), got {threads}")
+    check_encoding_option(encoding)
+    if info:
+        if texts or file is not None:
+            raise ToolkitError("--info prints what the bundle is and scores nothing; leave out texts and --file")
+        from toolkit.serving.predict_io import bundle_report
+
+        typer.echo(json.dumps(bundle_report(bundle, threads=threads), indent=2, ensure_ascii=False))
+        return
     if file is not None:
         if out is None:
             raise ToolkitError("--file needs --out (the JSONL file to write)")
+        if texts:
+            raise ToolkitError("give texts to score or --file, not both")
+        check_output_file(out, overwrite)
         from toolkit.serving.predict_io import predict_file
 
         summary = predict_file(bundle, file, out, text_field=text_field, batch_size=batch_size, threads=threads,
-                               overwrite=overwrite)
+                               overwrite=overwrite, encoding=encoding)
         counts = ", ".join(f"{label} {n}" for label, n in summary["labels"].items())
         typer.echo(f"scored {summary['documents']} documents in {summary['seconds']:.2f}s ({counts}); "
                    f"written: {summary['out']}")
@@ -237,16 +286,31 @@ _add_embeddings_app()
 
 def _add_command_modules() -> None:
     """Commands kept in their own modules (each light at import; engines load inside the commands)."""
-    from toolkit.cli import explain, score, search, serve, train
+    from toolkit.cli import clean, explain, score, search, serve, train
 
-    for module in (train, search, score, serve, explain):
+    for module in (train, search, score, serve, explain, clean):
         module.register(app)
 
 
 _add_command_modules()
 
 
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM (``kill``, a scheduler's timeout) is handled like Ctrl-C: ``KeyboardInterrupt`` unwinds
+    the command, so temporary work is removed and no output is left half-written."""
+    from toolkit.cli import common
+
+    common.interrupted_by = signum
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main() -> None:
+    import signal
+
+    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+        signal.signal(signal.SIGTERM, _terminate)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _terminate)
     app()
 
 

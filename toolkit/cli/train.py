@@ -23,13 +23,23 @@ def register(app: typer.Typer) -> None:
     app.command("evaluate")(evaluate_cmd)
 
 
+#: Config fields set by their own ``toolkit train`` options (named in error messages).
+OPTION_NAMES = {
+    "data.path": "--data", "data.text_field": "--text-field", "data.label_field": "--label-field",
+    "data.encoding": "--encoding", "data.test_share": "--test-share", "tokenizer.name": "--tokenizer",
+    "embedding.name": "--embedding", "architecture.name": "--architecture", "training.epochs": "--epochs",
+    "training.batch_size": "--batch-size", "training.learning_rate": "--learning-rate", "training.seed": "--seed",
+}
+
+
 def build_config(config_file: Optional[Path], overrides: dict[str, Any], preset: bool = False):
     """The config file (or the defaults) with ``overrides`` applied. ``preset``: the chosen
-    architecture's ``recommended`` settings go in between (over the file, under the overrides)."""
+    architecture's ``recommended`` settings go in between (over the file, under the overrides).
+    Every value is checked (type and range) before anything runs."""
     from toolkit.training.config import Config, preset_overrides
 
     base = Config.from_file(config_file) if config_file else Config()
-    config = base.with_overrides(overrides) if overrides else base
+    config = base.with_overrides(overrides, source="command line", aliases=OPTION_NAMES) if overrides else base
     if not preset:
         return config
     from toolkit.registry import create_architecture
@@ -39,7 +49,8 @@ def build_config(config_file: Optional[Path], overrides: dict[str, Any], preset:
     if not recommended:
         raise ConfigError(f"--preset: architecture {config.architecture.name!r} has no recommended settings "
                           f"(its 'recommended' attribute is empty or missing)")
-    return base.with_overrides({**preset_overrides(recommended), **overrides})
+    return base.with_overrides({**preset_overrides(recommended), **overrides}, source="--preset and the command line",
+                               aliases=OPTION_NAMES)
 
 
 @cli_errors
@@ -65,11 +76,19 @@ def train_cmd(
     preset: bool = typer.Option(False, "--preset", help="Use the architecture's recommended tokenizer, vocabulary, "
                                 "embedding and training settings (over --config, under the other options)."),
     cv: int = typer.Option(0, "--cv", help="k-fold cross-validation instead of one split (polarity: 10)."),
+    engine: str = typer.Option("local", "--engine", help="local (one process) or ray: data-parallel workers on Ray "
+                               "Train (streams JSONL/CSV/Parquet files), or with --cv the folds as Ray Tune trials."),
+    workers: int = typer.Option(2, "--workers", help="--engine ray: data-parallel training workers (1 CPU each)."),
+    address: Optional[str] = typer.Option(None, "--address", help="--engine ray: Ray cluster HOST:PORT (default: "
+                                          "start a local Ray on 127.0.0.1)."),
+    max_failures: int = typer.Option(0, "--max-failures", help="--engine ray: restart the workers from the last "
+                                     "checkpoint this many times when one dies (0: fail with its error)."),
+    timeout: Optional[float] = typer.Option(None, "--timeout", help="--engine ray: stop the run after this many "
+                                            "seconds."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output folder."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No per-epoch progress."),
 ) -> None:
     """Train a model: clean -> vocabulary -> embedding -> model -> fit; write a model folder."""
-    import_tensorflow()
     from toolkit.training.config import parse_set_options
 
     overrides: dict[str, Any] = {}
@@ -89,32 +108,65 @@ def train_cmd(
         for key, value in parse_options(pairs, section).items():
             overrides[f"{section}.options.{key}"] = value
     overrides.update(parse_set_options(set_))
+    if cv < 0 or cv == 1:
+        raise ConfigError(f"--cv must be 0 (one train/test split) or a number of folds >= 2, got {cv}")
+    if engine not in ("local", "ray"):
+        raise ConfigError(f"--engine must be 'local' or 'ray', got {engine!r}")
     config = build_config(config_file, overrides, preset=preset)
     command = "toolkit " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("toolkit") else None
 
-    if cv:
-        run_cross_validation(config, cv, out, overwrite=overwrite, progress=not quiet)
-        return
-    from toolkit.training.train import train_model
+    from toolkit.errors import OutputExistsError
+    from toolkit.serving.bundle import private_tempdir
 
-    metrics = train_model(config, out, overwrite=overwrite, progress=not quiet, command=command)
+    if out.exists() and not overwrite:
+        raise OutputExistsError(f"output folder {out} exists; pass --overwrite to replace it")
+    with private_tempdir(out):  # TensorFlow's scratch files (autograph) beside the output, swept if killed
+        import_tensorflow()  # after the settings are checked: a bad option fails at once
+        if cv:
+            run_cross_validation(config, cv, out, overwrite=overwrite, progress=not quiet, engine=engine,
+                                 address=address)
+            return
+        if engine == "ray":
+            from toolkit.training.distributed.ray_train import train_distributed
+
+            metrics = train_distributed(config, out, workers=workers, address=address, overwrite=overwrite,
+                                        progress=not quiet, max_failures=max_failures, timeout=timeout,
+                                        command=command)
+        else:
+            from toolkit.training.train import train_model
+
+            metrics = train_model(config, out, overwrite=overwrite, progress=not quiet, command=command)
     typer.echo(format_metrics(metrics))
     typer.echo(f"model folder: {out}")
 
 
-def run_cross_validation(config, k: int, out: Path, overwrite: bool, progress: bool) -> dict:
+def run_cross_validation(config, k: int, out: Path, overwrite: bool, progress: bool, engine: str = "local",
+                         address: Optional[str] = None) -> dict:
     from toolkit.serving.bundle import atomic_dir
     from toolkit.errors import OutputExistsError
     from toolkit.training.train import cross_validate
 
     if out.exists() and not overwrite:
         raise OutputExistsError(f"output folder {out} exists; pass --overwrite to replace it")
+    from toolkit.training.train import check_output_folder
+
+    check_output_folder(out)  # before the k fits, not after them
 
     def on_fold(i: int, row: dict) -> None:
         typer.echo(f"fold {i}: accuracy {row['accuracy']:.4f} ({row['n_test']} docs, {row['train_seconds']:.0f}s)")
 
-    result = cross_validate(config, k, progress=progress, on_fold=on_fold)
+    if engine == "ray":  # the folds as parallel Ray Tune trials
+        from toolkit.training.distributed.tune import cross_validate_ray
+
+        result = cross_validate_ray(config, k, address=address, on_fold=on_fold)
+    else:
+        result = cross_validate(config, k, progress=progress, on_fold=on_fold)
     typer.echo(f"{k}-fold accuracy: {result['mean_accuracy']:.4f} +- {result['std_accuracy']:.4f}")
+    cal = result.get("calibration") or {}
+    for view in ("full", "first", "window20"):
+        if isinstance(cal.get(view), dict):
+            typer.echo(f"  out-of-fold ECE ({view}): {cal[view]['before']['ece']:.3f} -> {cal[view]['after']['ece']:.3f} "
+                       f"({cal.get('method')}, each fold calibrated on the others)")
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_dir(out, overwrite=overwrite, expect=("cv.json",)) as tmp:
         (Path(tmp) / "cv.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
@@ -144,10 +196,13 @@ def _calibration_lines(cal: Any, split: str) -> list[str]:
     """``format_metrics``' lines on calibration: the temperature and ECE / Brier / log loss before and after."""
     if not isinstance(cal, dict):
         return []
-    if cal.get("method") != "temperature":
+    if cal.get("method") == "temperature":
+        what = f"temperature {cal['temperature']:.3f}"
+    elif cal.get("method") == "length-temperature":
+        what = f"T = exp({cal['a']:.3f} {cal['b']:+.3f} log n) by length"
+    else:
         return ["calibration: none"]
-    lines = [f"calibration: temperature {cal['temperature']:.3f} (fitted on {cal.get('fitted_on', '?')}, "
-             f"{cal.get('n', '?')} documents)"]
+    lines = [f"calibration: {what} (fitted on {cal.get('fitted_on', '?')}, {cal.get('n', '?')} examples)"]
     for name in dict.fromkeys(("heldout", "test", split)):
         part = cal.get(name)
         if isinstance(part, dict) and "before" in part:
@@ -166,6 +221,8 @@ def evaluate_cmd(
 ) -> None:
     """Evaluate a trained model on a corpus split."""
     import_tensorflow()
+    if split not in ("test", "train", "all"):
+        raise ConfigError(f"--split must be test, train or all, got {split!r}")
     from toolkit.training.train import evaluate_model
 
     metrics = evaluate_model(model_dir, data=data, split=split)

@@ -18,10 +18,13 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from toolkit.contracts import LENGTH_POLICIES
 from toolkit.errors import BundleError, ConfigError, VocabError
 
-#: The length policies a model can have.
-LENGTH_POLICIES = ("fixed", "dynamic")
+__all__ = [
+    "DEFAULT_BATCH_SIZE", "LENGTH_POLICIES", "MAX_PADDING", "MIN_BUCKET_CELLS", "batch_width", "check_policy",
+    "empty_width", "pad", "pad_dynamic", "pad_fixed", "plan_batches", "score_batches",
+]
 #: Documents per model call unless the caller says otherwise.
 DEFAULT_BATCH_SIZE = 64
 

@@ -8,15 +8,22 @@ A bundle is a folder (see ``docs/formats.md``)::
     model.onnx    input token_ids int32 [batch, length], output probabilities
     vocab.txt     one token per line, in id order
     README.md     the model card
-    bundle.json   everything serving needs, and the sha256 of every other file
+    bundle.json   everything serving needs, the sha256 of every other file, and
+                  the bundle id: a sha256 over all of bundle.json's other fields
 
 :func:`read_bundle` checks a bundle before anything is loaded from it: the
 folder and ``bundle.json`` exist, the format is ``toolkit-bundle`` of a version
-this toolkit reads, the fields serving needs are present and sane, every listed
-file has its recorded sha256, and the tokenizer it names is installed.
+this toolkit reads, the bundle id matches ``bundle.json`` (so no field, label
+order included, can change unnoticed; format 2), the fields serving needs are
+present and sane, every listed file has its recorded size and sha256, and the
+tokenizer it names is installed.
 
 :func:`atomic_dir` is the generic "write a folder completely or not at all"
-helper, used for bundles and for trained-model folders.
+helper, used for bundles and for trained-model folders. Its temporary folders
+(and :func:`temp_file`'s files) are named ``.<target>.toolkit-tmp-<pid>-<host>-XXXX``
+next to the target; ones whose process is gone (killed by SIGKILL, a crash, a
+power cut) are removed by the next write to the same target and by
+``toolkit clean`` (:func:`sweep_stale`).
 """
 
 from __future__ import annotations
@@ -25,20 +32,25 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
+import socket
 import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from toolkit.errors import BundleError, OutputExistsError, RegistryError
+from toolkit.errors import BundleError, OutputExistsError, OutputNotWritableError, RegistryError
 from toolkit.serving.batching import LENGTH_POLICIES
 from toolkit.serving.vocab import UNKNOWN_POLICIES
 
-#: The bundle format this toolkit writes, and the newest it reads.
+#: The bundle format this toolkit writes, and the newest it reads. Version 2 added ``bundle_id``
+#: (version-1 bundles are still read, with their per-file checks only).
 FORMAT = "toolkit-bundle"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: The first format version whose bundle.json must carry a ``bundle_id``.
+BUNDLE_ID_SINCE = 2
 BUNDLE_JSON = "bundle.json"
 MODEL_FILE = "model.onnx"
 VOCAB_FILE = "vocab.txt"
@@ -60,6 +72,167 @@ def sha256_file(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
         for block in iter(lambda: fh.read(chunk_size), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+# ---------------------------------------------------------------------------
+# temporary work next to a target, and sweeping what a killed process left
+# ---------------------------------------------------------------------------
+TEMP_MARK = "toolkit-tmp"
+OLD_MARK = "toolkit-old"
+_TEMP_RE = re.compile(r"^\.(?P<name>.+)\.toolkit-(?:tmp|old)-(?P<pid>\d+)-(?P<host>[A-Za-z0-9]*)-.+$")
+
+
+def _host_tag() -> str:
+    return re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:24]
+
+
+def temp_prefix(target: str | os.PathLike, mark: str = TEMP_MARK) -> str:
+    """``.<name>.toolkit-tmp-<pid>-<host>-``: the name prefix of temporary work for ``target``."""
+    return f".{Path(target).name}.{mark}-{os.getpid()}-{_host_tag()}-"
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return pid < 2**31  # someone else's live process (or a number no process can have)
+    return True
+
+
+def is_stale_temp(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is temporary work of a toolkit process of this machine that is gone."""
+    match = _TEMP_RE.match(Path(path).name)
+    if match is None or match["host"] != _host_tag():
+        return False  # not ours, or another machine's (on a shared file system): cannot tell
+    return not _pid_alive(int(match["pid"]))
+
+
+def stale_temp_paths(folder: str | os.PathLike, name: str | None = None) -> list[Path]:
+    """Stale temporary work in ``folder`` (only for the target called ``name``, when given)."""
+    folder = Path(folder)
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return []
+    found = []
+    for entry in entries:
+        match = _TEMP_RE.match(entry.name)
+        if match is None or (name is not None and match["name"] != name):
+            continue
+        if is_stale_temp(entry):
+            found.append(entry)
+    return sorted(found)
+
+
+def remove_path(path: Path) -> bool:
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+        return True
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+
+
+def sweep_stale(target: str | os.PathLike) -> list[Path]:
+    """Remove the stale temporary work left next to ``target`` by killed toolkit processes;
+    returns what was removed. Live processes' work, and other machines', is never touched."""
+    target = Path(target)
+    return [p for p in stale_temp_paths(target.parent, target.name) if remove_path(p)]
+
+
+def sweep_folder(folder: str | os.PathLike) -> list[Path]:
+    """Remove every stale temporary item directly inside ``folder`` (``toolkit clean``)."""
+    return [p for p in stale_temp_paths(folder) if remove_path(p)]
+
+
+def check_parent_writable(target: str | os.PathLike, what: str = "output") -> None:
+    """Refuse, before any work, a ``target`` whose folder cannot be created or written.
+
+    Walks up to the first existing ancestor: it must be a folder in which this process can
+    create entries (tried for real, so read-only file systems and root's limits count too).
+
+    Raises:
+        OutputNotWritableError: naming ``target``, the folder at fault and why.
+    """
+    target = Path(target)
+    parent = target.parent
+    ancestor = parent
+    while not ancestor.exists():
+        if ancestor.is_symlink():
+            raise OutputNotWritableError(f"cannot write {what} {target}: {ancestor} is a broken symbolic link")
+        if ancestor.parent == ancestor:
+            break
+        ancestor = ancestor.parent
+    if ancestor.exists() and not ancestor.is_dir():
+        raise OutputNotWritableError(f"cannot write {what} {target}: {ancestor} is a file, not a folder")
+    try:
+        probe = tempfile.mkdtemp(prefix=temp_prefix(target), dir=ancestor)
+    except OSError as exc:
+        raise OutputNotWritableError(
+            f"cannot write {what} {target}: folder {ancestor} is not writable ({exc.strerror or exc}); "
+            f"choose another location"
+        ) from exc
+    os.rmdir(probe)
+
+
+def make_temp_dir(target: str | os.PathLike) -> Path:
+    """A new temporary folder next to ``target`` (stale ones for it swept first)."""
+    target = Path(target)
+    sweep_stale(target)
+    return Path(tempfile.mkdtemp(prefix=temp_prefix(target), dir=target.parent))
+
+
+def temp_file(target: str | os.PathLike, suffix: str = ".tmp") -> tuple[int, str]:
+    """``(fd, path)`` of a new temporary file next to ``target`` (stale ones for it swept first)."""
+    target = Path(target)
+    sweep_stale(target)
+    return tempfile.mkstemp(prefix=temp_prefix(target), suffix=suffix, dir=target.parent)
+
+
+@contextlib.contextmanager
+def private_tempdir(target: str | os.PathLike) -> Iterator[Path]:
+    """Point ``tempfile`` and ``$TMPDIR`` at a temporary folder next to ``target`` for the duration.
+
+    For commands whose libraries write scratch files of their own (TensorFlow's autograph
+    modules, onnxruntime): they land in ``.<name>.toolkit-tmp-<pid>-<host>-XXXX`` beside the
+    output, removed at the end, and swept by the next run if the process is killed, instead of
+    piling up in the system's temporary folder. Parent folders created for it are removed
+    again when left empty. Process-wide: for the command line, not for library code.
+    """
+    target = Path(target)
+    check_parent_writable(target)
+    created = []
+    parent = target.parent
+    while not parent.exists():
+        created.append(parent)
+        parent = parent.parent
+    target.parent.mkdir(parents=True, exist_ok=True)
+    folder = make_temp_dir(target)
+    saved = tempfile.tempdir, os.environ.get("TMPDIR")
+    tempfile.tempdir = str(folder)
+    os.environ["TMPDIR"] = str(folder)
+    try:
+        yield folder
+    finally:
+        tempfile.tempdir = saved[0]
+        if saved[1] is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = saved[1]
+        shutil.rmtree(folder, ignore_errors=True)
+        for path in created:  # innermost first
+            try:
+                path.rmdir()
+            except OSError:
+                break
 
 
 def _looks_replaceable(target: Path, expect: Sequence[str]) -> bool:
@@ -100,8 +273,9 @@ def atomic_dir(
 ) -> Iterator[Path]:
     """Build a folder in a temporary sibling and rename it to ``target`` when complete.
 
-    Yields the temporary folder (``.<name>.tmp-XXXX`` next to ``target``, so the
-    final rename stays on one file system). When the ``with`` block ends
+    Yields the temporary folder (``.<name>.toolkit-tmp-<pid>-<host>-XXXX`` next to
+    ``target``, so the final rename stays on one file system; stale ones of dead
+    processes are swept first). When the ``with`` block ends
     normally the temporary folder becomes ``target``; an existing ``target`` is
     replaced only when ``overwrite`` is true. On any exception (``KeyboardInterrupt``
     included) the temporary folder is removed and ``target`` is left as it was,
@@ -118,14 +292,15 @@ def atomic_dir(
     """
     target = Path(target)
     _check_target(target, overwrite, expect)
+    check_parent_writable(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    tmp = make_temp_dir(target)
     as_new_folder(tmp)
     try:
         yield tmp
         _check_target(target, overwrite, expect)  # it may have appeared meanwhile
         if target.exists():
-            old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
+            old = target.parent / f"{temp_prefix(target, OLD_MARK)}{uuid.uuid4().hex[:8]}"
             os.replace(target, old)
             try:
                 os.replace(tmp, target)
@@ -159,23 +334,40 @@ def write_json(path: str | os.PathLike, data: Any) -> None:
         fh.write("\n")
 
 
-def finalize_bundle(folder: str | os.PathLike, meta: dict[str, Any]) -> dict[str, Any]:
-    """Write ``bundle.json`` into ``folder``: ``meta`` plus checksums and sizes.
+def compute_bundle_id(meta: dict[str, Any]) -> str:
+    """``sha256:<hex>`` of the canonical JSON of ``meta`` without its ``bundle_id``.
 
-    Every file in ``folder`` except ``bundle.json`` is listed in ``files``
-    (name -> sha256) and ``file_sizes`` (name -> bytes). Call it last, once every
-    other file is in place. Returns the metadata written.
+    ``meta`` holds the sha256 of every other file (``files``), so the id covers the
+    whole bundle: any change to a file or to a field of bundle.json changes it.
+    """
+    body = {key: value for key, value in meta.items() if key != "bundle_id"}
+    try:
+        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise BundleError(f"{BUNDLE_JSON} holds a value JSON cannot represent exactly: {exc}") from exc
+    return "sha256:" + hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def finalize_bundle(folder: str | os.PathLike, meta: dict[str, Any]) -> dict[str, Any]:
+    """Write ``bundle.json`` into ``folder``: ``meta`` plus checksums, sizes and the bundle id.
+
+    Every file in ``folder`` except ``bundle.json`` (and hidden files) is listed in
+    ``files`` (name -> sha256) and ``file_sizes`` (name -> bytes); ``bundle_id`` is
+    :func:`compute_bundle_id` of the rest. Call it last, once every other file is in
+    place. Returns the metadata written.
     """
     folder = Path(folder)
     missing = [name for name in REQUIRED_FILES if not (folder / name).is_file()]
     if missing:
         raise BundleError(f"cannot finish the bundle in {folder}: {', '.join(missing)} not written")
-    names = sorted(p.name for p in folder.iterdir() if p.is_file() and p.name != BUNDLE_JSON)
-    meta = dict(meta)
+    names = sorted(p.name for p in folder.iterdir()
+                   if p.is_file() and p.name != BUNDLE_JSON and not p.name.startswith("."))
+    meta = {key: value for key, value in meta.items() if key != "bundle_id"}
     meta["format"] = FORMAT
     meta["format_version"] = FORMAT_VERSION
     meta["files"] = {name: sha256_file(folder / name) for name in names}
     meta["file_sizes"] = {name: (folder / name).stat().st_size for name in names}
+    meta["bundle_id"] = compute_bundle_id(meta)
     write_json(folder / BUNDLE_JSON, meta)
     return meta
 
@@ -198,6 +390,10 @@ class BundleInfo:
     unknown: str = "map"  # out-of-vocabulary words: "map" to <unk> or "drop" (toolkit.serving.vocab)
     format_version: int = FORMAT_VERSION
     files: dict[str, str] = field(default_factory=dict)
+    #: ``sha256:...`` over bundle.json (and through ``files``, every file). Recorded and checked from
+    #: format 2 on; for a version-1 bundle it is computed on reading (``bundle_id_recorded`` false).
+    bundle_id: str = ""
+    bundle_id_recorded: bool = True
 
     @property
     def model_path(self) -> Path:
@@ -233,6 +429,18 @@ def read_bundle(path: str | os.PathLike, verify: bool = True, check_tokenizer: b
         BundleError: naming the file or field at fault and what to do.
     """
     path = Path(path)
+    try:
+        return _read_bundle(path, verify, check_tokenizer)
+    except BundleError:
+        raise
+    except RecursionError as exc:
+        raise BundleError(f"{path / BUNDLE_JSON}: nested too deeply to be a toolkit bundle.json") from exc
+    except OSError as exc:
+        raise BundleError(f"bundle {path} cannot be read: {exc.strerror or exc}"
+                          + (f" ({exc.filename})" if getattr(exc, "filename", None) else "")) from exc
+
+
+def _read_bundle(path: Path, verify: bool, check_tokenizer: bool) -> BundleInfo:
     if not path.exists():
         raise BundleError(f"bundle {path} does not exist; pass the folder written by `toolkit export`")
     if not path.is_dir():
@@ -242,9 +450,10 @@ def read_bundle(path: str | os.PathLike, verify: bool = True, check_tokenizer: b
         hint = " (it looks like a trained-model folder: run `toolkit export` on it first)" if (path / "model.json").is_file() else ""
         raise BundleError(f"{path} is not a toolkit bundle: {BUNDLE_JSON} is missing{hint}")
     try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BundleError(f"{meta_path} is not valid JSON: {exc}") from exc
+        meta = json.loads(meta_path.read_text(encoding="utf-8"), parse_constant=_no_constant)
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as exc:
+        raise BundleError(f"{meta_path} is not valid JSON: {' '.join(str(exc).split())}; the bundle is damaged, "
+                          f"export it again") from exc
     if not isinstance(meta, dict):
         raise _field_error(path, f"expected a JSON object, got {type(meta).__name__}")
 
@@ -296,12 +505,33 @@ def read_bundle(path: str | os.PathLike, verify: bool = True, check_tokenizer: b
         if name not in files:
             raise _field_error(path, f"'files' does not list {name}")
     for name in files:
-        if Path(name).name != name or name in (".", "..", BUNDLE_JSON):
+        if not name or Path(name).name != name or name in (".", "..", BUNDLE_JSON) or "\x00" in name:
             raise _field_error(path, f"'files' lists {name!r}, which is not a plain file name of the bundle")
+    # The id last among the bundle.json checks: a malformed field gets its own message above, a
+    # well-formed but changed one (labels swapped, a policy edited) is caught here.
+    recorded_id = meta.get("bundle_id")
+    if recorded_id is None and version >= BUNDLE_ID_SINCE:
+        raise _field_error(path, f"'bundle_id' is missing (required from format version {BUNDLE_ID_SINCE})")
+    bundle_id = compute_bundle_id(meta)
+    if recorded_id is not None and recorded_id != bundle_id:
+        raise BundleError(
+            f"bundle {path}: {BUNDLE_JSON} does not match its bundle_id (recorded {str(recorded_id)[:19]}..., "
+            f"content {bundle_id[:19]}...): a field was changed or damaged after export; export the bundle again"
+        )
+    sizes = meta.get("file_sizes") or {}
+    if not isinstance(sizes, dict):
+        raise _field_error(path, "'file_sizes' must map file names to sizes in bytes")
     for name, expected in files.items():
         file_path = path / name
         if not file_path.is_file():
             raise BundleError(f"bundle {path} is incomplete: {name} is listed in {BUNDLE_JSON} but missing")
+        size = sizes.get(name)
+        if verify and isinstance(size, int) and not isinstance(size, bool) and file_path.stat().st_size != size:
+            raise BundleError(
+                f"bundle {path}: size mismatch for {name} ({file_path.stat().st_size} bytes, {BUNDLE_JSON} "
+                f"records {size}); "
+                f"the file was truncated, modified or damaged; export the bundle again"
+            )
         if verify:
             actual = sha256_file(file_path)
             if actual != expected.lower():
@@ -326,7 +556,13 @@ def read_bundle(path: str | os.PathLike, verify: bool = True, check_tokenizer: b
         unknown=unknown,
         format_version=version,
         files=dict(files),
+        bundle_id=bundle_id,
+        bundle_id_recorded=recorded_id is not None,
     )
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def check_tokenizer_installed(tokenizer: dict[str, Any], bundle_path: str | os.PathLike = "") -> None:

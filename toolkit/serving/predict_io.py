@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable
 
 from toolkit.errors import OutputExistsError
 from toolkit.serving.batching import DEFAULT_BATCH_SIZE
+from toolkit.serving.bundle import check_parent_writable, sha256_file, temp_file
 from toolkit.serving.records import iter_records
 from toolkit.serving.records import text_field as text_field_value
 from toolkit.serving.runtime import Runtime
@@ -42,8 +42,11 @@ def predict_file(
     and renamed into place. Returns a summary (documents, label counts, seconds).
     """
     out_path = Path(out_path)
+    if out_path.is_dir():
+        raise OutputExistsError(f"--out {out_path} is a folder; give the path of the JSONL file to write")
     if out_path.exists() and not overwrite:
         raise OutputExistsError(f"{out_path} exists; pass --overwrite to replace it")
+    check_parent_writable(out_path, "--out")
     rt = bundle if isinstance(bundle, Runtime) else Runtime.load(bundle, threads=threads)
     in_path = Path(in_path)
     records = [(({"id": rec["id"]} if rec.get("id") not in (None, "") else {}),
@@ -52,7 +55,7 @@ def predict_file(
     start = time.perf_counter()
     counts = {label: 0 for label in rt.labels}
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tmp", dir=out_path.parent)
+    fd, tmp = temp_file(out_path)  # .<name>.toolkit-tmp-<pid>-...: swept by the next run if this one is killed
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out, _progress(progress, len(records)) as advance:
             for begin in range(0, len(records), chunk_size):
@@ -72,6 +75,41 @@ def predict_file(
         "labels": counts,
         "out": str(out_path),
         "seconds": round(time.perf_counter() - start, 3),
+    }
+
+
+def bundle_report(bundle: str | os.PathLike, threads: int | None = None) -> dict[str, Any]:
+    """What ``toolkit predict BUNDLE --info`` prints: the bundle checked whole (as
+    :meth:`Runtime.load` checks it) and what it is, with its id, to tell two bundles apart."""
+    rt = Runtime.load(bundle, threads=threads, verify=True)
+    info = rt.info
+    meta = info.meta
+    return {
+        "bundle": str(info.path),
+        "name": info.name,
+        "bundle_id": info.bundle_id,
+        "bundle_id_recorded": info.bundle_id_recorded,
+        "format_version": info.format_version,
+        "checked": "bundle.json, its bundle id, every file's size and sha256, the tokenizer, vocabulary vs "
+                   "model, labels vs model outputs" if info.bundle_id_recorded else
+                   "every file's size and sha256, the tokenizer, vocabulary vs model, labels vs model outputs "
+                   "(format 1: bundle.json itself carries no id; export again for one)",
+        "labels": list(info.labels),
+        "tokenizer": {k: info.tokenizer.get(k) for k in ("name", "config", "distribution", "version")},
+        "vocab_size": len(rt.vocab),
+        "ngrams": info.ngrams,
+        "length_policy": info.length_policy,
+        "max_len": info.max_len,
+        "min_len": info.min_len,
+        "architecture": (meta.get("architecture") or {}).get("name"),
+        "embedding": (meta.get("embedding") or {}).get("name"),
+        "metrics": {k: (meta.get("metrics") or {}).get(k) for k in ("accuracy", "macro_f1")},
+        "quantization": (meta.get("quantization") or {}).get("applied"),
+        "exported_by": meta.get("exported_by"),
+        "created": meta.get("created"),
+        "files": {name: {"sha256": digest, "bytes": (meta.get("file_sizes") or {}).get(name)}
+                  for name, digest in info.files.items()},
+        "bundle_json_sha256": sha256_file(info.path / "bundle.json"),
     }
 
 

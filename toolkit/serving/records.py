@@ -107,15 +107,25 @@ def _jsonl(path, fh, required, error, field_hint) -> Iterator[tuple[int, dict[st
 
 def _csv(path, fh, kind, required, error, field_hint) -> Iterator[tuple[int, dict[str, Any]]]:
     csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
-    reader = csv.DictReader(fh, delimiter="\t" if kind == "tsv" else ",")
-    header = reader.fieldnames or []
+    # strict: an unterminated quote or text after a closing quote is an error, not a silently merged record
+    reader = csv.DictReader(fh, delimiter="\t" if kind == "tsv" else ",", strict=True)
+    try:
+        header = reader.fieldnames or []
+    except csv.Error as exc:
+        raise error(f"{path}, line {reader.line_num}: malformed {kind.upper()} header ({exc})") from exc
     if not header:
         raise error(f"{path} is empty: expected a header row naming {', '.join(repr(f) for f in required)}")
     for field in required:
         if field not in header:
             raise error(_missing_field(path, " header", header, field, "column", field_hint))
     start = reader.line_num + 1
-    for row in reader:
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise error(f"{path}, line {start}: malformed {kind.upper()} record ({exc}); check its quotes") from exc
         yield start, row
         start = reader.line_num + 1
 

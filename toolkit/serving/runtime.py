@@ -42,6 +42,7 @@ import numpy as np
 from toolkit.errors import BundleError, ConfigError, ToolkitError, VocabError
 from toolkit.serving.batching import DEFAULT_BATCH_SIZE, empty_width, score_batches
 from toolkit.serving.bundle import INPUT_NAME, OUTPUT_NAME, BundleInfo, read_bundle
+from toolkit.serving.calibration import Calibration
 from toolkit.serving.doc_encoding import DocEncoder, can_encode_docs
 from toolkit.serving.vocab import Vocab
 
@@ -105,6 +106,9 @@ class Runtime:
         self.max_len: int = info.max_len
         self.min_len: int = info.min_len
         self._input_dtype = np.int32
+        #: ``bundle.json["calibration"]``, applied to every score (:mod:`toolkit.serving.calibration`).
+        self.calibration = Calibration.from_record(info.meta.get("calibration"), where=f"{info.path}/bundle.json")
+        self.temperature: float | None = self.calibration.temperature
         self._empty_score: np.ndarray | None = None
         self._doc_encoder: DocEncoder | None = None
         self._doc_lock = threading.Lock()
@@ -142,8 +146,57 @@ class Runtime:
             vocab = Vocab.from_file(info.vocab_path, ngrams=info.ngrams, unknown=info.unknown)
         except VocabError as exc:
             raise BundleError(f"bundle {info.path}: {exc.message}") from exc
+        recorded = (info.meta.get("vocab") or {}).get("size")
+        if isinstance(recorded, int) and not isinstance(recorded, bool) and recorded != len(vocab):
+            raise BundleError(f"bundle {info.path}: vocab.txt has {len(vocab)} entries but bundle.json records "
+                              f"vocab.size {recorded}; the bundle was assembled from mismatched files; export it again")
         session = open_session(info.model_path, threads)
-        return cls(info, session, tokenizer, vocab)
+        runtime = cls(info, session, tokenizer, vocab)
+        runtime._cross_check()
+        return runtime
+
+    def _cross_check(self) -> None:
+        """Load-time checks that the files agree with each other: the model's embedding covers exactly
+        the vocabulary's ids, and it gives one finite probability per label."""
+        path = self.info.path
+        width = empty_width(self.length_policy, self.max_len, self.min_len)
+        import onnxruntime as ort
+
+        quiet = ort.RunOptions()
+        quiet.log_severity_level = 4  # the out-of-range probes fail on purpose: no error lines
+
+        def accepts(token_id: int) -> bool:
+            row = np.zeros((1, width), dtype=self._input_dtype)
+            row[0, 0] = token_id
+            try:
+                self.session.run([OUTPUT_NAME], {INPUT_NAME: row}, quiet)
+            except Exception:  # onnxruntime: "indices element out of data bounds"
+                return False
+            return True
+
+        n = len(self.vocab)
+        if not accepts(n - 1):
+            raise BundleError(
+                f"bundle {path}: vocab.txt has {n} entries but the model's embedding rejects id {n - 1}: "
+                f"vocab.txt does not belong to model.onnx; export the bundle again"
+            )
+        top = int(np.iinfo(self._input_dtype).max)
+        if accepts(n) and not accepts(top):  # a bounded table larger than the vocabulary: find its size
+            low, high = n, top  # accepts(low), not accepts(high)
+            while high - low > 1:
+                mid = (low + high) // 2
+                low, high = (mid, high) if accepts(mid) else (low, mid)
+            raise BundleError(
+                f"bundle {path}: the model's embedding has {high} rows but vocab.txt has {n} entries: "
+                f"vocab.txt does not belong to model.onnx; export the bundle again"
+            )
+        empty = self.empty_score
+        if empty.shape != (len(self.labels),) or not np.isfinite(empty).all():
+            raise BundleError(
+                f"bundle {path}: the model gives {empty.shape[-1] if empty.ndim else 0} outputs per document "
+                f"({'finite' if np.isfinite(empty).all() else 'not finite'}) but bundle.json lists "
+                f"{len(self.labels)} labels ({', '.join(self.labels)})"
+            )
 
     def _check_session(self) -> None:
         path = self.info.model_path
@@ -188,7 +241,11 @@ class Runtime:
 
     # -- scoring -------------------------------------------------------------------
     def _run(self, batch: np.ndarray) -> np.ndarray:
-        return self.session.run([OUTPUT_NAME], {INPUT_NAME: batch})[0]
+        """The model's probabilities for one padded batch, calibrated (:mod:`toolkit.serving.calibration`)."""
+        probs = self.session.run([OUTPUT_NAME], {INPUT_NAME: batch})[0]
+        if not self.calibration.active:
+            return probs
+        return self.calibration.apply(probs, (batch != 0).sum(axis=1) if self.calibration.needs_lengths else None)
 
     @property
     def empty_score(self) -> np.ndarray:

@@ -71,8 +71,8 @@ from spacy.tokens import Doc
 from spacy.training import Example, validate_examples
 from spacy.util import minibatch
 
-from toolkit.serving.bundle import BUNDLE_JSON, BundleInfo, as_new_folder, read_bundle
-from toolkit.errors import BundleError, ConfigError
+from toolkit.serving.bundle import BUNDLE_JSON, BundleInfo, as_new_folder, make_temp_dir, read_bundle
+from toolkit.errors import BundleError, ConfigError, ToolkitError
 
 FACTORY = "review_sentiment"
 #: Where the shipped default bundle lives (``model = ""``).
@@ -139,21 +139,42 @@ def resolve_model(model: str | os.PathLike | None, name: str = FACTORY) -> Path 
 
 
 def _check_bundle(path: Path, name: str) -> BundleInfo:
-    """Read ``bundle.json`` (no checksums yet: the runtime checks them on first use)."""
+    """Read ``bundle.json`` (no checksums: :func:`_load_checked` does the whole check)."""
     try:
         return read_bundle(path, verify=False)
     except BundleError as exc:
         raise BundleError(f"{_who(name)}: {exc.message}") from exc
 
 
+def _load_checked(path: Path, name: str, threads: int | None):
+    """The runtime of the bundle in ``path``, after checking all of it: bundle.json and its bundle id,
+    every file's size and sha256, the tokenizer, and the cross-checks of
+    :meth:`toolkit.serving.runtime.Runtime.load` (vocabulary vs the model's embedding, labels vs
+    its outputs). Done when the component is created (``nlp.add_pipe``) or a bundle is loaded
+    into it, so a damaged bundle is refused there and not at the first document. Every failure
+    is a one-line :class:`BundleError` naming the component."""
+    from toolkit.serving.runtime import Runtime
+
+    try:
+        return Runtime.load(path, threads=threads or None, verify=True)
+    except ToolkitError as exc:
+        raise BundleError(f"{_who(name)}: {exc.message}") from exc
+    except (Exception, SystemExit) as exc:  # the error boundary: no library traceback (nor exit) at add_pipe
+        raise BundleError(f"{_who(name)}: bundle {path} cannot be loaded: {type(exc).__name__}: "
+                          f"{' '.join(str(exc).split())[:300]}") from exc
+
+
 @Language.factory(
     FACTORY,
-    assigns=["doc.cats"],
+    assigns=["doc.cats"],  # and doc.spans with explain / sentences on
     default_config={
         "model": "",
         "threshold": 0.5,
         "batch_size": 64,
         "threads": 0,
+        "explain": False,  # doc.spans["sentiment_explanations"] (toolkit.serving.explain)
+        "explain_top": 10,
+        "sentences": False,  # doc.spans["sentiment_sentences"] (toolkit.serving.sentences)
         "scorer": {"@scorers": "spacy.textcat_scorer.v2"},
     },
     default_score_weights={
@@ -176,6 +197,9 @@ def make_review_sentiment(
     threshold: float,
     batch_size: int,
     threads: int,
+    explain: bool,
+    explain_top: int,
+    sentences: bool,
     scorer: Callable | None,
 ) -> "ReviewSentiment":
     """Create a :class:`ReviewSentiment` component (the ``review_sentiment`` factory)."""
@@ -185,6 +209,7 @@ def make_review_sentiment(
         threshold=threshold,
         batch_size=batch_size,
         threads=threads,
+        explain=explain, explain_top=explain_top, sentences=sentences,
         scorer=scorer,
     )
 
@@ -205,6 +230,9 @@ class ReviewSentiment(Pipe):
         threshold: float = 0.5,
         batch_size: int = 64,
         threads: int = 0,
+        explain: bool = False,
+        explain_top: int = 10,
+        sentences: bool = False,
         scorer: Callable | None = textcat_score,
     ) -> None:
         self.name = name
@@ -216,13 +244,18 @@ class ReviewSentiment(Pipe):
                 f"{_who(name)}: config 'threads' must be an integer >= 0 (0: onnxruntime decides), "
                 f"got {threads!r}"
             )
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
+            raise ConfigError(f"{_who(name)}: config 'threshold' must be a number from 0 to 1, got {threshold!r}")
         self.cfg: dict[str, Any] = {
             "model": None if model is None else str(model),
             "threshold": float(threshold),
             "batch_size": batch_size,
             "threads": threads,
             "labels": [],
+            "bundle_id": None,
         }
+        #: What else set_annotations adds (docs/trust.md): explanation spans, sentence spans.
+        self.extras = {"explain": bool(explain), "explain_top": int(explain_top), "sentences": bool(sentences)}
         self._info: BundleInfo | None = None
         self._runtime = None
         self._runtime_pid: int | None = None
@@ -234,12 +267,21 @@ class ReviewSentiment(Pipe):
 
     # ------------------------------------------------------------------ bundle
     def _use_bundle(self, path: Path) -> None:
-        """Switch to the bundle in ``path`` (checked now, loaded on first use)."""
-        info = _check_bundle(path, self.name)
+        """Switch to the bundle in ``path``: checked whole and loaded now (:func:`_load_checked`)."""
+        runtime = _load_checked(path, self.name, self.cfg["threads"])
         with self._lock:
-            self._info = info
             self._drop_runtime()
-            self.cfg["labels"] = list(info.labels)
+            self._info = runtime.info
+            self._runtime = runtime
+            self._runtime_pid = os.getpid()
+            self.cfg["labels"] = list(runtime.info.labels)
+            self.cfg["bundle_id"] = runtime.info.bundle_id
+
+    @property
+    def bundle_id(self) -> str | None:
+        """``sha256:...`` of the bundle in use (``bundle.json["bundle_id"]``; computed for format-1
+        bundles), to tell two bundles apart; ``None`` before one is loaded."""
+        return None if self._info is None else self._info.bundle_id
 
     def _drop_runtime(self) -> None:
         """Forget the current runtime; one inherited through ``fork`` is parked, never freed."""
@@ -332,6 +374,14 @@ class ReviewSentiment(Pipe):
         for i, doc in enumerate(docs):
             for j, label in enumerate(labels):
                 doc.cats[label] = float(scores[i, j])
+        if self.extras["sentences"]:  # doc.spans["sentiment_sentences"]; needs sentence boundaries
+            from toolkit.serving.sentences import score_sentences
+
+            score_sentences(self.runtime, docs, batch_size=self.cfg["batch_size"], component=self.name)
+        if self.extras["explain"]:  # doc.spans["sentiment_explanations"]
+            from toolkit.serving.explain import explain_docs
+
+            explain_docs(self.runtime, docs, top=self.extras["explain_top"])
 
     def initialize(self, get_examples: Callable[[], Iterable[Example]] | None = None, *, nlp: Language | None = None) -> None:
         """Nothing to train: the bundle is ready. Checks that a bundle is there."""
@@ -367,7 +417,7 @@ class ReviewSentiment(Pipe):
         target = path / BUNDLE_DIR
         if target.exists() and target.resolve() == self._info.path.resolve():
             return  # saving a pipeline into the folder it was loaded from
-        tmp = Path(tempfile.mkdtemp(prefix=f".{BUNDLE_DIR}.tmp-", dir=path))
+        tmp = make_temp_dir(target)  # .bundle.toolkit-tmp-<pid>-...: swept by the next save if this one is killed
         as_new_folder(tmp)
         try:
             for file in self._bundle_files():
@@ -417,7 +467,9 @@ class ReviewSentiment(Pipe):
             self.cfg["labels"] = list(data["cfg"].get("labels") or self.cfg["labels"])
         files = data.get(BUNDLE_DIR)
         if BUNDLE_DIR not in exclude and files:
-            folder = Path(tempfile.mkdtemp(prefix=f"{FACTORY}-"))
+            # .review_sentiment.toolkit-tmp-<pid>-<host>-XXXX in the temporary folder: a process killed
+            # before its cleanup ran leaves one, swept by the next from_bytes (and `toolkit clean $TMPDIR`)
+            folder = make_temp_dir(Path(tempfile.gettempdir()) / FACTORY)
             cleanup = weakref.finalize(self, _remove_tree, str(folder), os.getpid())
             try:
                 for name, content in files.items():
@@ -440,7 +492,7 @@ class ReviewSentiment(Pipe):
     # ------------------------------------------------------------------ pickling
     def __reduce__(self):
         """Pickle as settings + bundle bytes; the session is recreated lazily where unpickled."""
-        settings = {key: self.cfg[key] for key in _SETTINGS}
+        settings = {**{key: self.cfg[key] for key in _SETTINGS}, **self.extras}
         return (_unpickle, (self.name, settings, self.scorer, self.to_bytes()))
 
     def __repr__(self) -> str:

@@ -20,7 +20,6 @@ vocabulary too.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
@@ -267,7 +266,11 @@ class Vocab:
         for tok in self.tokens:
             if "\n" in tok or "\r" in tok or tok != tok.strip():
                 raise VocabError(f"token {tok!r} cannot be saved in {path.name}: it contains white space at an edge or a line break")
-        fd, tmp = tempfile.mkstemp(prefix=".vocab-", dir=path.parent)
+        if path.is_dir():
+            raise VocabError(f"{path} is a folder; give the path of the vocab.txt file to write")
+        from toolkit.serving.bundle import temp_file  # (bundle imports this module)
+
+        fd, tmp = temp_file(path)  # .<name>.toolkit-tmp-<pid>-...: swept by the next write if this one is killed
         try:
             with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
                 fh.write("\n".join(self.tokens) + "\n")

@@ -243,6 +243,8 @@ def train_test_split(corpus: Corpus, test_share: float = 0.1, seed: int = 0,
         test = [d for d in corpus if d.fold == test_fold]
         if not test:
             raise CorpusError(f"{corpus.name}: no documents in test fold {test_fold}")
+        if not train:
+            raise CorpusError(f"{corpus.name}: no training documents: every document is in test fold {test_fold}")
         return corpus.subset(train, "train"), corpus.subset(test, "test")
     if not 0.0 < test_share < 1.0:
         raise CorpusError(f"test share must be between 0 and 1, got {test_share!r}")
@@ -259,6 +261,14 @@ def train_test_split(corpus: Corpus, test_share: float = 0.1, seed: int = 0,
         train.extend(docs[n_test:])
     if not test:
         raise CorpusError(f"{corpus.name}: too few documents for a test split of {test_share:.0%}")
+    if not train:
+        raise CorpusError(f"{corpus.name}: no training documents: a test share of {test_share:.0%} takes all "
+                          f"{len(corpus)} documents; lower --test-share (data.test_share)")
+    missing = sorted(set(by_label) - {d.label for d in train})
+    if missing:
+        raise CorpusError(f"{corpus.name}: no training documents of label {', '.join(map(repr, missing))}: a test "
+                          f"share of {test_share:.0%} takes all of them; lower --test-share (data.test_share) "
+                          f"or add documents")
     return corpus.subset(train, "train"), corpus.subset(test, "test")
 
 

@@ -111,6 +111,25 @@ class BatchSequence:
         self.shuffle = shuffle
         self.rng = np.random.default_rng(seed)
         self.batches = self._plan()
+        self._vary_first_widths()
+
+    def _width(self, batch: np.ndarray) -> int:
+        """The padded width of a (non-empty) batch under the dynamic policy, as :func:`pad` makes it."""
+        return max(min(max(len(self.ids[j]) for j in batch), self.max_len), self.min_len, 1)
+
+    def _vary_first_widths(self) -> None:
+        """Keras takes a dataset's shapes from its first two batches: under the dynamic policy they must
+        differ in width, or a later, narrower batch is refused ("yielded (32, 17) where (None, 20)
+        expected"). When they are equal, the first later batch of another width is swapped into place
+        (batch order only; nothing changes when the widths already differ)."""
+        if self.policy != "dynamic" or len(self.batches) < 2:
+            return
+        widths = [self._width(b) for b in self.batches]
+        if widths[0] != widths[1]:
+            return
+        other = next((i for i in range(2, len(widths)) if widths[i] != widths[0]), None)
+        if other is not None:
+            self.batches[1], self.batches[other] = self.batches[other], self.batches[1]
 
     def _plan(self) -> list[np.ndarray]:
         order = np.arange(len(self.ids))
@@ -235,10 +254,34 @@ def prepare(config: Config, train: Corpus, progress: bool = True) -> Prepared:
                         unknown=v.unknown)
     if len(vocab) <= 2:
         raise TrainingError(
-            f"the vocabulary is empty after cleaning (min_count={v.min_count}); "
-            f"lower vocab.min_count or check the corpus and tokenizer"
+            f"the vocabulary of the {len(train)} training documents is empty after cleaning "
+            f"(min_count={v.min_count}); lower vocab.min_count, check the corpus and tokenizer"
+            + (", or leave more documents for training (lower --test-share, data.test_share)"
+               if len(train) < 20 else "")
         )
     return Prepared(tok, vocab, list(train.labels), train_tokens, np.asarray(train.label_ids, dtype=np.int32), 0)
+
+def embedding_matrix(config: Config, emb, vocab: Vocab, tokens: Sequence[Sequence[str]] | None):
+    """The embedding provider's initial matrix for ``vocab`` (``None``: random init), shape-checked.
+    ``tokens``: the tokenized training documents, or ``None`` when they are not in memory (streamed)."""
+    weights = emb.matrix(vocab, tokens)
+    if weights is not None:
+        weights = np.asarray(weights, dtype=np.float32)
+        if weights.shape != (len(vocab), int(emb.dim)):
+            raise EmbeddingError(
+                f"embedding {config.embedding.name!r} returned a matrix of shape {weights.shape}, expected "
+                f"({len(vocab)}, {int(emb.dim)}) = (vocabulary size, embedding.options.dim)"
+            )
+    return weights
+
+
+def build_model(arch, emb, vocab: Vocab, labels: Sequence[str], max_len: int, weights=None, token_weights=None):
+    """The (uncompiled) Keras model: shared by :func:`fit` and the data-parallel trainer
+    (:mod:`toolkit.training.distributed`), which calls it inside its strategy's scope."""
+    extra = {"token_weights": token_weights} if getattr(arch, "needs_token_weights", False) else {}
+    return arch.build(len(vocab), int(emb.dim), weights=weights, trainable=bool(emb.trainable), max_len=max_len,
+                      labels=list(labels), **extra)
+
 
 @dataclass
 class FitResult:
@@ -261,15 +304,7 @@ def fit(config: Config, train: Corpus, progress: bool = True,
     arch = registry.create_architecture(config.architecture.name, **config.architecture.options)
     policy = arch.length_policy
     min_len = int(getattr(arch, "min_len", 1))
-    weights = emb.matrix(prep.vocab, prep.train_tokens)
-    dim = int(emb.dim)
-    if weights is not None:
-        weights = np.asarray(weights, dtype=np.float32)
-        if weights.shape != (len(prep.vocab), dim):
-            raise EmbeddingError(
-                f"embedding {config.embedding.name!r} returned a matrix of shape {weights.shape}, expected "
-                f"({len(prep.vocab)}, {dim}) = (vocabulary size, embedding.options.dim)"
-            )
+    weights = embedding_matrix(config, emb, prep.vocab, prep.train_tokens)
     ids = prep.vocab.encode_many(prep.train_tokens)
     chunk = int(arch.config.get("chunk_len", 1) or 1)
     max_len = resolve_max_len(config, ids, min_len, chunk)
@@ -293,8 +328,7 @@ def fit(config: Config, train: Corpus, progress: bool = True,
     if getattr(arch, "needs_token_weights", False):  # from the documents the model is fitted on only
         extra["token_weights"] = nb_token_weights(fit_ids, prep.train_labels[train_idx], len(prep.vocab),
                                                   len(prep.labels))
-    model = arch.build(len(prep.vocab), dim, weights=weights, trainable=bool(emb.trainable), max_len=max_len,
-                       labels=prep.labels, **extra)
+    model = build_model(arch, emb, prep.vocab, prep.labels, max_len, weights, extra.get("token_weights"))
     model.compile(optimizer=_make_optimizer(tr.optimizer, tr.learning_rate, tr.lr_schedule,
                                             tr.epochs * len(train_seq)),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])

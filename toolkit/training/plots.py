@@ -1,5 +1,7 @@
 """Plots written as PNG files (matplotlib, Agg backend, imported inside the functions).
 
+- :func:`plot_history`: the training curve (loss and accuracy per epoch, train and
+  validation), ``training_curve.png`` of a model folder;
 - :func:`plot_vectors`: word vectors on their first two principal components,
   each point labelled with its word (``toolkit embeddings plot``).
 """
@@ -100,3 +102,27 @@ def plot_vectors(
     finally:
         plt.close(fig)
     return out
+
+
+def plot_history(history: dict[str, list[float]], out: Path, title: str = "") -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    epochs = range(1, len(history.get("loss", [])) + 1)
+    for ax, metric in zip(axes, ("loss", "accuracy")):
+        for prefix, style in (("", "-o"), ("val_", "--s")):
+            key = prefix + metric
+            if key in history:
+                ax.plot(list(epochs), history[key], style, label="validation" if prefix else "train")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)

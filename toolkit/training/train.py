@@ -14,6 +14,7 @@ import numpy as np
 
 from toolkit import __version__, registry
 from toolkit.errors import OutputExistsError, TrainingError
+from toolkit.serving.bundle import check_parent_writable
 from toolkit.serving.vocab import Vocab
 from toolkit.training.config import Config
 from toolkit.training.corpus import Corpus, k_folds, load_corpus, require_labels, train_test_split
@@ -21,6 +22,7 @@ from toolkit.training.keras_io import load_keras_model
 from toolkit.training.loop import FitResult, fit, predict_ids
 from toolkit.training.metrics import classification_metrics
 from toolkit.training.model_folder import MODEL_FORMAT, MODEL_FORMAT_VERSION, read_model_dir, write_model_folder
+from toolkit.training.plots import plot_history
 from toolkit.training.prepare import tokenize_texts
 
 
@@ -49,6 +51,7 @@ def evaluate_fit(result: FitResult, test: Corpus) -> dict[str, Any]:
     metrics = classification_metrics(y_true, probs.argmax(axis=1), prep.labels)
     metrics["_ids"] = ids
     metrics["_y_true"] = y_true
+    metrics["_probs"] = probs
     return metrics
 
 def _provenance(kind: str, name: str) -> dict[str, str]:
@@ -79,28 +82,36 @@ def model_meta(config: Config, result: FitResult) -> dict[str, Any]:
         "toolkit_version": __version__,
     }
 
-def plot_history(history: dict[str, list[float]], out: Path, title: str = "") -> None:
-    import matplotlib
+def check_output_folder(out_dir: Path) -> None:
+    """Refuse an output folder that cannot be written before any work: a file in its place, or a
+    parent folder that cannot be created or written (:func:`toolkit.serving.bundle.check_parent_writable`)."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputExistsError(f"output {out_dir} is a file; choose a folder path for --out")
+    check_parent_writable(out_dir, "output folder")
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    epochs = range(1, len(history.get("loss", [])) + 1)
-    for ax, metric in zip(axes, ("loss", "accuracy")):
-        for prefix, style in (("", "-o"), ("val_", "--s")):
-            key = prefix + metric
-            if key in history:
-                ax.plot(list(epochs), history[key], style, label="validation" if prefix else "train")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(metric)
-        ax.grid(alpha=0.3)
-        ax.legend()
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
+#: Share held out as a validation set by the short-text rule (``training.short_text_words``).
+SHORT_TEXT_VALIDATION_SHARE = 0.1
+
+
+def short_text_rule(config: Config, train: Corpus) -> tuple[Config, dict[str, Any] | None]:
+    """``config`` with a 10% validation set when the training split is made of short texts.
+
+    Applies when ``training.validation_share`` is 0 and the median training
+    document has fewer than ``training.short_text_words`` words (white-space
+    separated); returns the config to train with and a record of the decision
+    (``None`` when the rule did not apply).
+    """
+    tr = config.training
+    if tr.short_text_words <= 0 or tr.validation_share > 0 or len(train) == 0:
+        return config, None
+    words = sorted(len(text.split()) for text in train.texts)
+    median = words[len(words) // 2]
+    if median >= tr.short_text_words:
+        return config, None
+    record = {"rule": "training.short_text_words", "median_words": median, "threshold": tr.short_text_words,
+              "validation_share": SHORT_TEXT_VALIDATION_SHARE}
+    return config.with_overrides({"training.validation_share": SHORT_TEXT_VALIDATION_SHARE}), record
 
 
 def train_model(config: Config, out_dir: str | os.PathLike, *, overwrite: bool = False, progress: bool = True,
@@ -109,11 +120,19 @@ def train_model(config: Config, out_dir: str | os.PathLike, *, overwrite: bool =
     out_dir = Path(out_dir)
     if out_dir.exists() and not overwrite:
         raise OutputExistsError(f"output folder {out_dir} exists; pass --overwrite to replace it")
+    check_output_folder(out_dir)  # before training, not after it
     corpus = load_training_corpus(config, corpus)
     train, test = split_corpus(config, corpus)
+    config, short_text = short_text_rule(config, train)
     result = fit(config, train, progress=progress)
     metrics = evaluate_fit(result, test)
-    ids, y_true = metrics.pop("_ids"), metrics.pop("_y_true")
+    ids, y_true, probs = metrics.pop("_ids"), metrics.pop("_y_true"), metrics.pop("_probs")
+    if short_text:
+        metrics["short_text_rule"] = short_text
+    from toolkit.training.calibration import RELIABILITY_PNG, before_after, calibrate, reliability_plot
+
+    record, heldout = calibrate(config, train, result, progress=progress)
+    lengths = [min(len(x), result.max_len) for x in ids]  # model ids per test document (length-temperature)
     metrics.update({
         "train_seconds": round(result.train_seconds, 2),
         "best_epoch": result.best_epoch + 1,
@@ -121,16 +140,25 @@ def train_model(config: Config, out_dir: str | os.PathLike, *, overwrite: bool =
         "n_train": len(train),
         "history": result.history,
         "split": "predefined folds" if corpus.has_folds else f"stratified {config.data.test_share:.0%}",
+        "calibration": {"method": config.training.calibration, **(record or {}), "heldout": heldout,
+                        "test": before_after(probs, y_true, record, lengths)},
     })
     meta = model_meta(config, result)
+    if record:
+        meta["calibration"] = record
     if command:
         meta["command"] = command
+
+    def extras(tmp: Path) -> None:
+        plot_history(result.history, tmp / "training_curve.png",
+                     title=f"{config.architecture.name} + {config.embedding.name}: test accuracy {metrics['accuracy']:.3f}")
+        reliability_plot(probs, y_true, record, result.prepared.labels, tmp / RELIABILITY_PNG,
+                         title=f"reliability on the test split ({len(y_true)} documents)", lengths=lengths)
+
     write_model_folder(
         out_dir, model=result.model, vocab=result.prepared.vocab, config_toml=config.to_toml(), meta=meta,
         metrics=metrics, test_ids=ids, test_labels=y_true, max_len=result.max_len, overwrite=overwrite,
-        extras=lambda tmp: plot_history(result.history, tmp / "training_curve.png",
-                                        title=f"{config.architecture.name} + {config.embedding.name}: "
-                                              f"test accuracy {metrics['accuracy']:.3f}"),
+        extras=extras,
     )
     return metrics
 
@@ -161,7 +189,13 @@ def evaluate_model(model_dir: str | os.PathLike, data: str | os.PathLike | None 
         raise TrainingError(f"corpus labels {unknown} are not among the model's labels {labels}")
     ids = vocab.encode_many(tokenize_texts(part.texts, tok, progress=True))
     probs = predict_ids(model, ids, meta["max_len"], meta["length_policy"], meta.get("min_len", 1))
-    metrics = classification_metrics([index[d.label] for d in part], probs.argmax(axis=1), labels)
+    y_part = [index[d.label] for d in part]
+    metrics = classification_metrics(y_part, probs.argmax(axis=1), labels)
+    from toolkit.training.calibration import before_after
+
+    record = meta.get("calibration")
+    metrics["calibration"] = {**(record or {"method": "none"}),
+                              split: before_after(probs, y_part, record, [min(len(x), meta["max_len"]) for x in ids])}
     metrics["split"] = split
     metrics["corpus"] = corpus.name
     return metrics
@@ -172,16 +206,22 @@ def cross_validate(config: Config, k: int = 10, corpus: Corpus | None = None, pr
     """k-fold cross-validation: the corpus's own folds when it has them, else k stratified folds."""
     corpus = load_training_corpus(config, corpus)
     folds = k_folds(corpus, k, seed=config.data.split_seed)
-    rows = []
+    rows, oof = [], []
     for i, (train, test) in enumerate(folds):
-        result = fit(config, train, progress=progress)
+        result = fit(short_text_rule(config, train)[0], train, progress=progress)
         m = evaluate_fit(result, test)
-        m.pop("_ids"), m.pop("_y_true")
+        m.pop("_ids"), m.pop("_probs"), m.pop("_y_true")
+        from toolkit.training.calibration import score_heldout  # out-of-fold scores of the fold and its short views
+
+        oof.append(dict(zip(("full", "first", "window20"), score_heldout(result, test, list(corpus.labels), True, i))))
         row = {"fold": i, "accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "n_test": m["n_test"],
                "train_seconds": round(result.train_seconds, 2), "best_epoch": result.best_epoch + 1}
         rows.append(row)
         if on_fold:
             on_fold(i, row)
     accs = np.array([r["accuracy"] for r in rows])
+    from toolkit.training.calibration import cross_fitted_calibration
+
     return {"k": k, "folds": rows, "mean_accuracy": float(accs.mean()), "std_accuracy": float(accs.std(ddof=1)),
+            "calibration": cross_fitted_calibration(oof, config.training.calibration),
             "config": config.to_dict(), "corpus": corpus.name}

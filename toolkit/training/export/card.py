@@ -147,6 +147,7 @@ def model_card(meta: dict[str, Any], model_dir: Path) -> str:
         f"- accuracy (Keras, at training): {_pct(metrics.get('accuracy'))}",
         f"- accuracy (this ONNX model): {_pct(quant.get('accuracy_int8') if quant.get('applied') else parity['onnx_accuracy'])}",
     ]
+    lines += _calibration_lines(meta.get("calibration"), metrics.get("calibration"))
     per_label = [lab for lab in labels if isinstance(metrics.get(lab), dict)]
     if per_label:
         lines += ["", "| label | precision | recall | f1 | support |", "|---|---|---|---|---|"]
@@ -195,6 +196,25 @@ def model_card(meta: dict[str, Any], model_dir: Path) -> str:
         f"refuses a bundle whose files do not match."
     )
     return "\n".join(lines) + "\n"
+
+def _calibration_lines(record: Any, measured: Any) -> list[str]:
+    """Model-card lines on the calibration the runtime applies (``bundle.json["calibration"]``)."""
+    method = record.get("method") if isinstance(record, dict) else None
+    if method == "temperature":
+        what = f"temperature {record['temperature']:.3f}, applied by the runtime as softmax(log(p) / T)"
+    elif method == "length-temperature":
+        what = (f"length-dependent temperature T = exp({record['a']:.3f} {record['b']:+.3f} log n), n = the text's "
+                f"model ids, applied by the runtime as softmax(log(p) / T)")
+    else:
+        return ["- calibration: none (probabilities as the model outputs them)"]
+    lines = [f"- calibration: {what}; fitted on {record.get('fitted_on', '?')} ({record.get('n', '?')} examples)"]
+    test = measured.get("test") if isinstance(measured, dict) else None
+    if isinstance(test, dict) and "before" in test:
+        b, a = test["before"], test["after"]
+        lines.append(f"- test split, before -> after calibration: ECE (top-label, 10 bins) {b['ece']:.3f} -> "
+                     f"{a['ece']:.3f}, Brier {b['brier']:.3f} -> {a['brier']:.3f}, log loss {b['log_loss']:.3f} -> "
+                     f"{a['log_loss']:.3f}")
+    return lines
 
 def export_summary(bundle_path: str | os.PathLike) -> str:
     """A few lines describing an exported bundle (for the CLI)."""

@@ -39,7 +39,15 @@ from typing import Any
 import numpy as np
 
 from toolkit.errors import ExportError, OutputExistsError
-from toolkit.serving.bundle import BUNDLE_JSON, CARD_FILE, MODEL_FILE, VOCAB_FILE, atomic_dir, finalize_bundle
+from toolkit.serving.bundle import (
+    BUNDLE_JSON,
+    CARD_FILE,
+    MODEL_FILE,
+    VOCAB_FILE,
+    atomic_dir,
+    check_parent_writable,
+    finalize_bundle,
+)
 from toolkit.training.export.card import bundle_meta, model_card
 from toolkit.training.export.convert import MIN_OPSET, check_onnx, convert_to_onnx, rewrite_graph
 from toolkit.training.export.parity import (
@@ -97,6 +105,9 @@ def export_model(
     out = Path(out) if out is not None else default_out(model_dir)
     if out.exists() and not overwrite:
         raise OutputExistsError(f"{out} exists; pass --overwrite to replace it, or choose another --out")
+    if out.exists() and (not out.is_dir() or out.is_symlink()):
+        raise OutputExistsError(f"refusing to replace {out}: it is not a folder; remove it yourself or choose another --out")
+    check_parent_writable(out, "bundle folder")  # before the conversion, not after it
     if out.resolve() == model_dir.resolve() or model_dir.resolve() in out.resolve().parents:
         raise ExportError(f"--out {out} is inside the model folder {model_dir}; write the bundle elsewhere")
     if quantize is not None and quantize not in QUANTIZE_CHOICES:
@@ -170,7 +181,9 @@ def export_model(
         rt = Runtime.load(tmp)
         if quant_record is None or not quant_record.get("applied"):
             check = rt.score_ids(ids[: min(len(ids), batch_size)], batch_size=batch_size)
-            if not np.allclose(check, onnx_probs[: len(check)], atol=PARITY_TOLERANCE, rtol=0):
+            lengths = [min(len(x), meta["max_len"]) for x in ids[: len(check)]]  # the runtime applies model.json's calibration
+            expected = rt.calibration.apply(onnx_probs[: len(check)], lengths)
+            if not np.allclose(check, expected, atol=PARITY_TOLERANCE, rtol=0):
                 raise ExportError("the written bundle scores differently from the checked model; nothing was written")
         del rt, session
         log.info("exported %s: %s", out, json.dumps(written.get("parity")))
