@@ -274,7 +274,7 @@ def part_variants(args, results) -> None:
 def part_explain(args, results) -> None:
     from toolkit.serving.explain import explain_texts
     from toolkit.serving.runtime import Runtime
-    from toolkit.serving.spacy_component import default_model_path
+    from toolkit.serving.component_bundle import default_model_path
     from toolkit.training.corpus import load_polarity, train_test_split
 
     _, test = train_test_split(load_polarity())

@@ -24,7 +24,8 @@ from corpora import learnable_corpus
 from toolkit import registry
 from toolkit.cli import app
 from toolkit.errors import BundleError
-from toolkit.serving.bundle import TEMP_MARK, finalize_bundle, read_bundle, temp_prefix
+from toolkit.serving.atomic import TEMP_MARK, temp_prefix
+from toolkit.serving.bundle import finalize_bundle, read_bundle
 
 runner = CliRunner()
 

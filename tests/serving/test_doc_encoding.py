@@ -12,7 +12,7 @@ from spacy.tokens import Doc
 from toolkit.training.corpus import load_polarity, train_test_split
 from toolkit.serving.doc_encoding import DocEncoder, can_encode_docs
 from toolkit.serving.runtime import Runtime
-from toolkit.serving.spacy_component import DEFAULT_MODEL_DIR
+from toolkit.serving.component_bundle import DEFAULT_MODEL_DIR
 from toolkit.serving.tokenizers.nltk_style import NltkStyleTokenizer
 from toolkit.serving.tokenizers.spacy_tokens import SpacyTokenizer
 from toolkit.serving.vocab import Vocab

@@ -135,7 +135,7 @@ def _polarity_reviews(n: int):
 
 def test_deletion_test_on_50_test_reviews():
     """Removing the 5 strongest positive terms lowers P(POSITIVE) more than removing 5 random words."""
-    from toolkit.serving.spacy_component import default_model_path
+    from toolkit.serving.component_bundle import default_model_path
 
     reviews = _polarity_reviews(50)
     if len(reviews) < 50 or not (default_model_path() / "bundle.json").is_file():

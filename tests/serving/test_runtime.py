@@ -17,13 +17,8 @@ import pytest
 
 import model_factory as mf
 from toolkit import registry
-from toolkit.serving.bundle import (
-    FORMAT_VERSION,
-    atomic_dir,
-    finalize_bundle,
-    read_bundle,
-    sha256_file,
-)
+from toolkit.serving.atomic import atomic_dir
+from toolkit.serving.bundle import FORMAT_VERSION, finalize_bundle, read_bundle, sha256_file
 from toolkit.errors import BundleError, InputError, OutputExistsError
 from toolkit.serving.batching import pad_fixed, plan_batches, score_batches
 from toolkit.serving.predict_io import predict_file

@@ -23,7 +23,7 @@ from spacy.training import Example
 
 from boundary import assert_serving_only, report_code
 from spacy_helpers import LABELS, lexicon_bundle, run_python
-from toolkit.serving import spacy_component
+from toolkit.serving import component_bundle, spacy_component
 from toolkit.errors import BundleError
 from toolkit.serving.runtime import Runtime
 from toolkit.serving.spacy_component import ReviewSentiment
@@ -42,7 +42,7 @@ REVIEWS = [
     "A film.",
     "bad " * 500,
 ]
-DEFAULT_BUNDLE = spacy_component.DEFAULT_MODEL_DIR
+DEFAULT_BUNDLE = component_bundle.DEFAULT_MODEL_DIR
 
 
 @pytest.fixture(scope="session")
@@ -155,7 +155,7 @@ def test_folder_that_is_not_a_bundle_is_refused_at_add_pipe(tmp_path):
 
 
 def test_missing_default_model_is_a_clear_error(tmp_path, monkeypatch):
-    monkeypatch.setattr(spacy_component, "DEFAULT_MODEL_DIR", tmp_path / "models" / "default")
+    monkeypatch.setattr(component_bundle, "DEFAULT_MODEL_DIR", tmp_path / "models" / "default")
     nlp = spacy.blank("en")
     with pytest.raises(BundleError) as info:
         nlp.add_pipe("review_sentiment")
@@ -166,7 +166,7 @@ def test_missing_default_model_is_a_clear_error(tmp_path, monkeypatch):
 
 def test_empty_model_means_the_default_model_dir(bundle, monkeypatch):
     """``model = ""`` loads whatever is in ``toolkit/serving/models/default`` (here: a stand-in)."""
-    monkeypatch.setattr(spacy_component, "DEFAULT_MODEL_DIR", bundle)
+    monkeypatch.setattr(component_bundle, "DEFAULT_MODEL_DIR", bundle)
     nlp = spacy.blank("en")
     component = nlp.add_pipe("review_sentiment")
     assert component.cfg["model"] == "" and component.bundle_path == bundle

@@ -215,7 +215,7 @@ def export_cmd(
     opset: int = typer.Option(17, "--opset", help="ONNX opset (>= 17)."),
 ) -> None:
     """Export a trained model to an ONNX bundle (checked against Keras on the test split)."""
-    from toolkit.serving.bundle import private_tempdir
+    from toolkit.serving.atomic import private_tempdir
     from toolkit.training.export.pipeline import default_out
 
     target = out if out is not None else default_out(model_dir)

@@ -102,7 +102,7 @@ def check_output_file(path: "os.PathLike[str] | str", overwrite: bool, option: s
     from pathlib import Path
 
     from toolkit.errors import OutputExistsError
-    from toolkit.serving.bundle import check_parent_writable
+    from toolkit.serving.atomic import check_parent_writable
 
     path = Path(path)
     if path.is_dir():

@@ -38,7 +38,7 @@ def explain_cmd(
     if top < 0:
         raise ToolkitError(f"--top must be >= 0, got {top}")
     if str(bundle) == "default":
-        from toolkit.serving.spacy_component import default_model_path
+        from toolkit.serving.component_bundle import default_model_path
 
         bundle = default_model_path()
     runtime = Runtime.load(bundle, threads=threads)

@@ -113,7 +113,7 @@ def new_plugin(name: str, directory: str | Path = ".") -> PluginSkeleton:
         OutputExistsError: ``directory/name`` exists (nothing is overwritten).
     """
     from toolkit import __version__
-    from toolkit.serving.bundle import atomic_dir
+    from toolkit.serving.atomic import atomic_dir
 
     dist, package, short = plugin_names(name)
     target = Path(directory) / dist

@@ -16,7 +16,8 @@ from typing import Any, Callable
 
 from toolkit.errors import OutputExistsError
 from toolkit.serving.batching import DEFAULT_BATCH_SIZE
-from toolkit.serving.bundle import check_parent_writable, sha256_file, temp_file
+from toolkit.serving.atomic import check_parent_writable, temp_file
+from toolkit.serving.bundle import sha256_file
 from toolkit.serving.records import iter_records
 from toolkit.serving.records import text_field as text_field_value
 from toolkit.serving.runtime import Runtime

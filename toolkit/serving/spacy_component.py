@@ -35,14 +35,21 @@ Config (``[components.review_sentiment]``):
     Most documents per onnxruntime call.
 ``threads``
     onnxruntime intra-op threads; ``0`` lets onnxruntime decide.
+``explain`` / ``explain_top``
+    Also put the words and word pairs that moved the score most into
+    ``doc.spans["sentiment_explanations"]`` (signed weights in
+    ``span._.sentiment_weight``; :mod:`toolkit.serving.explain`). Off by default.
+``sentences``
+    Also score each sentence into ``doc.spans["sentiment_sentences"]`` (scores in
+    ``span._.sentiment_cats``); needs sentence boundaries (:mod:`toolkit.serving.sentences`).
 ``scorer``
     spaCy's ``spacy.textcat_scorer.v2`` (exclusive classes), so
     ``nlp.evaluate`` reports ``cats_score``, ``cats_macro_f``,
     ``cats_f_per_type`` and the rest exactly as for ``textcat``.
 
-Model files are read lazily: creating the component checks the bundle
-(``bundle.json``, the tokenizer it needs), and the onnxruntime session is
-created on the first scored batch, once per process. A forked worker
+Creating the component checks the whole bundle and loads it
+(:func:`toolkit.serving.component_bundle.load_checked`): a damaged bundle is
+refused at ``nlp.add_pipe``. A forked worker
 (``nlp.pipe(..., n_process=2)``) creates its own session instead of reusing the
 parent's, whose thread pool does not survive ``fork``; a pickled component
 (spawn-based multiprocessing) carries its bundle as bytes.
@@ -71,97 +78,20 @@ from spacy.tokens import Doc
 from spacy.training import Example, validate_examples
 from spacy.util import minibatch
 
-from toolkit.serving.bundle import BUNDLE_JSON, BundleInfo, as_new_folder, make_temp_dir, read_bundle
-from toolkit.errors import BundleError, ConfigError, ToolkitError
+from toolkit.serving.atomic import as_new_folder, make_temp_dir
+from toolkit.serving.component_bundle import FACTORY, load_checked, resolve_model, who
+from toolkit.serving.bundle import BundleInfo
+from toolkit.errors import BundleError, ConfigError
 
-FACTORY = "review_sentiment"
-#: Where the shipped default bundle lives (``model = ""``).
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "models" / "default"
 #: The sub-folder of a serialised component that holds its bundle.
 BUNDLE_DIR = "bundle"
 CFG_FILE = "cfg.json"
-#: The Makefile target that rebuilds the shipped default (named in error messages).
-DEFAULT_MODEL_TARGET = "make default-model"
 #: Keys ``self.cfg`` holds besides ``labels`` (all from the factory config).
 _SETTINGS = ("model", "threshold", "batch_size", "threads")
 #: Runtimes inherited through ``fork`` from a parent process. They are never
 #: used (their onnxruntime thread pools did not survive the fork) and never
 #: freed: destroying such a session waits forever on its dead worker threads.
 _INHERITED_RUNTIMES: list[Any] = []
-
-
-def default_model_path() -> Path:
-    """The folder of the shipped default bundle (it may not exist in a source checkout)."""
-    return DEFAULT_MODEL_DIR
-
-
-def _who(name: str) -> str:
-    """How messages name a component: ``review_sentiment`` or ``'mine' (review_sentiment)``."""
-    return f"component {name!r}" if name == FACTORY else f"component {name!r} ({FACTORY})"
-
-
-def _missing_default_message(name: str) -> str:
-    return (
-        f"{_who(name)}: config 'model' is empty, which means the shipped default model, "
-        f"but it is missing: no {BUNDLE_JSON} in {DEFAULT_MODEL_DIR}. Reinstall toolkit, build the default "
-        f"with `{DEFAULT_MODEL_TARGET}` in a source checkout, or give a bundle written by `toolkit export`: "
-        f'nlp.add_pipe("{FACTORY}", config={{"model": "path/to/bundle"}})'
-    )
-
-
-def resolve_model(model: str | os.PathLike | None, name: str = FACTORY) -> Path | None:
-    """The bundle folder a ``model`` setting names: ``""`` -> the shipped default, ``None`` -> none.
-
-    Raises:
-        BundleError: the folder does not exist, naming the path and the component.
-    """
-    if model is None:
-        return None
-    if not isinstance(model, (str, os.PathLike)):
-        raise BundleError(
-            f"{_who(name)}: config 'model' must be a path to a bundle folder, "
-            f"\"\" for the shipped default or null, got {model!r}"
-        )
-    if str(model) == "":
-        if not (DEFAULT_MODEL_DIR / BUNDLE_JSON).is_file():
-            raise BundleError(_missing_default_message(name))
-        return DEFAULT_MODEL_DIR
-    path = Path(model).expanduser()
-    if not path.exists():
-        raise BundleError(
-            f"{_who(name)}: config 'model' names the bundle {str(model)!r} "
-            f"(resolved: {path.absolute()}), which does not exist. Give the folder written by "
-            f"`toolkit export`, or \"\" for the shipped default model. (Loading a pipeline saved with "
-            f"nlp.to_disk, which carries its own copy of the bundle? Pass "
-            f"spacy.load(path, config={{\"components.{name}.model\": None}}).)"
-        )
-    return path
-
-
-def _check_bundle(path: Path, name: str) -> BundleInfo:
-    """Read ``bundle.json`` (no checksums: :func:`_load_checked` does the whole check)."""
-    try:
-        return read_bundle(path, verify=False)
-    except BundleError as exc:
-        raise BundleError(f"{_who(name)}: {exc.message}") from exc
-
-
-def _load_checked(path: Path, name: str, threads: int | None):
-    """The runtime of the bundle in ``path``, after checking all of it: bundle.json and its bundle id,
-    every file's size and sha256, the tokenizer, and the cross-checks of
-    :meth:`toolkit.serving.runtime.Runtime.load` (vocabulary vs the model's embedding, labels vs
-    its outputs). Done when the component is created (``nlp.add_pipe``) or a bundle is loaded
-    into it, so a damaged bundle is refused there and not at the first document. Every failure
-    is a one-line :class:`BundleError` naming the component."""
-    from toolkit.serving.runtime import Runtime
-
-    try:
-        return Runtime.load(path, threads=threads or None, verify=True)
-    except ToolkitError as exc:
-        raise BundleError(f"{_who(name)}: {exc.message}") from exc
-    except (Exception, SystemExit) as exc:  # the error boundary: no library traceback (nor exit) at add_pipe
-        raise BundleError(f"{_who(name)}: bundle {path} cannot be loaded: {type(exc).__name__}: "
-                          f"{' '.join(str(exc).split())[:300]}") from exc
 
 
 @Language.factory(
@@ -238,14 +168,14 @@ class ReviewSentiment(Pipe):
         self.name = name
         self.scorer = scorer
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ConfigError(f"{_who(name)}: config 'batch_size' must be an integer >= 1, got {batch_size!r}")
+            raise ConfigError(f"{who(name)}: config 'batch_size' must be an integer >= 1, got {batch_size!r}")
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
             raise ConfigError(
-                f"{_who(name)}: config 'threads' must be an integer >= 0 (0: onnxruntime decides), "
+                f"{who(name)}: config 'threads' must be an integer >= 0 (0: onnxruntime decides), "
                 f"got {threads!r}"
             )
         if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
-            raise ConfigError(f"{_who(name)}: config 'threshold' must be a number from 0 to 1, got {threshold!r}")
+            raise ConfigError(f"{who(name)}: config 'threshold' must be a number from 0 to 1, got {threshold!r}")
         self.cfg: dict[str, Any] = {
             "model": None if model is None else str(model),
             "threshold": float(threshold),
@@ -268,7 +198,7 @@ class ReviewSentiment(Pipe):
     # ------------------------------------------------------------------ bundle
     def _use_bundle(self, path: Path) -> None:
         """Switch to the bundle in ``path``: checked whole and loaded now (:func:`_load_checked`)."""
-        runtime = _load_checked(path, self.name, self.cfg["threads"])
+        runtime = load_checked(path, self.name, self.cfg["threads"])
         with self._lock:
             self._drop_runtime()
             self._info = runtime.info
@@ -320,7 +250,7 @@ class ReviewSentiment(Pipe):
             if self._runtime is None or self._runtime_pid != pid:
                 if self._info is None:
                     raise BundleError(
-                        f"{_who(self.name)} has no model bundle: it was created with "
+                        f"{who(self.name)} has no model bundle: it was created with "
                         f"model = null and nothing was loaded into it; load one with from_disk/from_bytes, "
                         f"or create it with config={{\"model\": \"path/to/bundle\"}}"
                     )
@@ -403,7 +333,7 @@ class ReviewSentiment(Pipe):
     # ------------------------------------------------------------------ serialisation
     def _bundle_files(self) -> list[Path]:
         if self._info is None:
-            raise BundleError(f"{_who(self.name)} has no model bundle to save")
+            raise BundleError(f"{who(self.name)} has no model bundle to save")
         return sorted(p for p in self._info.path.iterdir() if p.is_file() and not p.name.startswith("."))
 
     def to_disk(self, path: str | os.PathLike, *, exclude: Iterable[str] = tuple()) -> None:
@@ -440,7 +370,7 @@ class ReviewSentiment(Pipe):
             bundle = path / BUNDLE_DIR
             if not bundle.is_dir():
                 raise BundleError(
-                    f"{_who(self.name)}: no saved bundle in {bundle}; "
+                    f"{who(self.name)}: no saved bundle in {bundle}; "
                     f"the pipeline folder is incomplete, save it again with nlp.to_disk"
                 )
             self._use_bundle(bundle)
@@ -474,7 +404,7 @@ class ReviewSentiment(Pipe):
             try:
                 for name, content in files.items():
                     if Path(name).name != name or name in (".", ".."):
-                        raise BundleError(f"{_who(self.name)}: bad file name {name!r} in the serialised bundle")
+                        raise BundleError(f"{who(self.name)}: bad file name {name!r} in the serialised bundle")
                     (folder / name).write_bytes(content)
                 self._use_bundle(folder)
             except BaseException:

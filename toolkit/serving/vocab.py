@@ -27,6 +27,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from toolkit.errors import VocabError
+from toolkit.serving.atomic import temp_file
 
 PAD = "<pad>"
 UNK = "<unk>"
@@ -268,7 +269,7 @@ class Vocab:
                 raise VocabError(f"token {tok!r} cannot be saved in {path.name}: it contains white space at an edge or a line break")
         if path.is_dir():
             raise VocabError(f"{path} is a folder; give the path of the vocab.txt file to write")
-        from toolkit.serving.bundle import temp_file  # (bundle imports this module)
+
 
         fd, tmp = temp_file(path)  # .<name>.toolkit-tmp-<pid>-...: swept by the next write if this one is killed
         try:

@@ -98,7 +98,8 @@ class TrainingConfig:
     calibration_folds: int = 3
     # Short-text corpora: when validation_share is 0 and the training split's
     # median document has fewer than short_text_words words, 10% of it is held
-    # out as a validation set (best epoch by it, early stopping), decided per
+    # out as a validation set (best epoch by it, early stopping; only when every
+    # label has at least 10 training documents), decided per
     # run and recorded in config.toml and metrics.json. Measured (docs/trust.md,
     # 20-30-word windows of the polarity reviews, split by review, 3 seeds):
     # 58.1% without, 61.7% with, spaCy's bag-of-words textcat 60.6%; on the full

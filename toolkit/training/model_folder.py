@@ -4,7 +4,7 @@ One module owns the format (see docs/formats.md), as :mod:`toolkit.serving.bundl
 owns the bundle's: ``model.keras``, ``vocab.txt``, ``config.toml``,
 ``model.json``, ``metrics.json``, ``test_data.npz`` and ``training_curve.png``.
 The folder is written into a temporary folder next to the target and renamed
-into place (:func:`toolkit.serving.bundle.atomic_dir`), so an error or a
+into place (:func:`toolkit.serving.atomic.atomic_dir`), so an error or a
 signal leaves a complete folder or none.
 """
 
@@ -19,7 +19,8 @@ import numpy as np
 
 from toolkit.errors import ModelFolderError
 from toolkit.serving.batching import LENGTH_POLICIES, pad
-from toolkit.serving.bundle import BUNDLE_JSON, VOCAB_FILE, atomic_dir
+from toolkit.serving.atomic import atomic_dir
+from toolkit.serving.bundle import BUNDLE_JSON, VOCAB_FILE
 
 MODEL_FORMAT = "toolkit-model"
 MODEL_FORMAT_VERSION = 1

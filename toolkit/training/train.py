@@ -14,7 +14,7 @@ import numpy as np
 
 from toolkit import __version__, registry
 from toolkit.errors import OutputExistsError, TrainingError
-from toolkit.serving.bundle import check_parent_writable
+from toolkit.serving.atomic import check_parent_writable
 from toolkit.serving.vocab import Vocab
 from toolkit.training.config import Config
 from toolkit.training.corpus import Corpus, k_folds, load_corpus, require_labels, train_test_split
@@ -84,7 +84,7 @@ def model_meta(config: Config, result: FitResult) -> dict[str, Any]:
 
 def check_output_folder(out_dir: Path) -> None:
     """Refuse an output folder that cannot be written before any work: a file in its place, or a
-    parent folder that cannot be created or written (:func:`toolkit.serving.bundle.check_parent_writable`)."""
+    parent folder that cannot be created or written (:func:`toolkit.serving.atomic.check_parent_writable`)."""
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputExistsError(f"output {out_dir} is a file; choose a folder path for --out")
     check_parent_writable(out_dir, "output folder")
@@ -92,18 +92,22 @@ def check_output_folder(out_dir: Path) -> None:
 
 #: Share held out as a validation set by the short-text rule (``training.short_text_words``).
 SHORT_TEXT_VALIDATION_SHARE = 0.1
+#: ... and only when every label has this many training documents (10% of each is then at least one).
+SHORT_TEXT_MIN_PER_LABEL = 10
 
 
 def short_text_rule(config: Config, train: Corpus) -> tuple[Config, dict[str, Any] | None]:
     """``config`` with a 10% validation set when the training split is made of short texts.
 
-    Applies when ``training.validation_share`` is 0 and the median training
-    document has fewer than ``training.short_text_words`` words (white-space
-    separated); returns the config to train with and a record of the decision
+    Applies when ``training.validation_share`` is 0, every label has at least
+    ten training documents, and the median training document has fewer than
+    ``training.short_text_words`` words (white-space separated); returns the config to train with and a record of the decision
     (``None`` when the rule did not apply).
     """
     tr = config.training
     if tr.short_text_words <= 0 or tr.validation_share > 0 or len(train) == 0:
+        return config, None
+    if min(train.label_counts().values()) < SHORT_TEXT_MIN_PER_LABEL:  # too few to hold out 10% of each label
         return config, None
     words = sorted(len(text.split()) for text in train.texts)
     median = words[len(words) // 2]

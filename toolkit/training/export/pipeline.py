@@ -39,15 +39,8 @@ from typing import Any
 import numpy as np
 
 from toolkit.errors import ExportError, OutputExistsError
-from toolkit.serving.bundle import (
-    BUNDLE_JSON,
-    CARD_FILE,
-    MODEL_FILE,
-    VOCAB_FILE,
-    atomic_dir,
-    check_parent_writable,
-    finalize_bundle,
-)
+from toolkit.serving.atomic import atomic_dir, check_parent_writable
+from toolkit.serving.bundle import BUNDLE_JSON, CARD_FILE, MODEL_FILE, VOCAB_FILE, finalize_bundle
 from toolkit.training.export.card import bundle_meta, model_card
 from toolkit.training.export.convert import MIN_OPSET, check_onnx, convert_to_onnx, rewrite_graph
 from toolkit.training.export.parity import (
