@@ -1,22 +1,16 @@
 """The plugin registry: one pluggy manager for built-ins and third-party plugins.
 
-Built-in components are ordinary plugins listed in :data:`DEFAULT_PLUGINS`.
-Third-party packages declare an entry point in the group ``toolkit``::
-
-    [project.entry-points.toolkit]
-    myplugin = "my_pkg.plugin"
-
+Built-in components are ordinary plugins (:data:`BUILTIN_PLUGINS`, registered
+per kind on first use); third-party packages declare an entry point in the
+group ``toolkit`` (``[project.entry-points.toolkit] myplugin = "my_pkg.plugin"``).
 ``TOOLKIT_LOAD_PLUGINS`` (a comma-separated list of entry-point names) restricts
-which entry points load; set to an empty string, none load. Plugins load lazily,
-once per process. A plugin that fails to import, that is not a valid plugin
-(a hook with the wrong arguments, an unknown hook), whose hook raises, or that
-registers an invalid name or factory is recorded in :func:`load_errors`,
-reported by name (a warning, and ``toolkit plugins``) and skipped; the others
-keep working. A name registered by two plugins is never handed out: looking it
-up is an error naming both plugins, while every other name keeps working.
-
-Registering a component imports nothing heavy: factories are plain callables and
-import TensorFlow or gensim only when they build something.
+which entry points load; empty, none load. A plugin that fails to import (even
+by ``sys.exit()``), is not a valid plugin, whose hook fails, or that registers
+an invalid name or factory is recorded in :func:`load_errors`, reported by name
+(a warning, and ``toolkit plugins``) and skipped; the others keep working. A
+name registered by two plugins is never handed out: looking it up is an error
+naming both. Registering imports nothing heavy: factories import TensorFlow or
+gensim only when they build something.
 """
 
 from __future__ import annotations
@@ -43,19 +37,9 @@ ENV_LOAD_PLUGINS = "TOOLKIT_LOAD_PLUGINS"
 #: (tokenizers only) never imports the training half's architectures or
 #: embedding providers.
 BUILTIN_PLUGINS: dict[str, tuple[str, ...]] = {
-    "tokenizer": (
-        "toolkit.serving.tokenizers.nltk_style",
-        "toolkit.serving.tokenizers.spacy_tokens",
-    ),
-    "embedding": (
-        "toolkit.training.embeddings.learned",
-        "toolkit.training.embeddings.word2vec",
-        "toolkit.training.embeddings.glove",
-    ),
-    "architecture": (
-        "toolkit.training.architectures.cnn",
-        "toolkit.training.architectures.cnn_lstm",
-    ),
+    "tokenizer": tuple(f"toolkit.serving.tokenizers.{m}" for m in ("nltk_style", "spacy_tokens")),
+    "embedding": tuple(f"toolkit.training.embeddings.{m}" for m in ("learned", "word2vec", "glove")),
+    "architecture": tuple(f"toolkit.training.architectures.{m}" for m in ("cnn", "cnn_lstm")),
 }
 
 #: Every built-in plugin module, in registration order.
@@ -101,12 +85,6 @@ class _State:
 _state = _State()
 
 
-def _toolkit_version() -> str:
-    from toolkit import __version__
-
-    return __version__
-
-
 def _new_manager() -> pluggy.PluginManager:
     pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
     pm.add_hookspecs(hookspecs)
@@ -130,7 +108,9 @@ def _load_builtins(kind: str) -> None:
         except BaseException as exc:  # a broken built-in (even one calling sys.exit) must not hide the others
             _state.errors[module_name] = _describe_failure(exc)
             continue
-        problem = _register(pm, module, module_name, _PluginSource("toolkit", _toolkit_version()))
+        from toolkit import __version__
+
+        problem = _register(pm, module, module_name, _PluginSource("toolkit", __version__))
         if problem:
             _state.errors[module_name] = problem
 
@@ -318,8 +298,10 @@ def _collect_all(kind: str) -> tuple[dict[str, Registration], dict[str, list[str
         caller = pm.subset_hook_caller(hook_name, remove_plugins=others)
         try:
             caller(register=register)
-        except Exception as exc:
-            _plugin_problem(plugin_name, f"plugin {plugin_name!r} failed in {hook_name}: {type(exc).__name__}: {exc}")
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # sys.exit() in a hook included: the plugin is skipped, the host lives
+            _plugin_problem(plugin_name, f"plugin {plugin_name!r} failed in {hook_name}: {_describe_failure(exc)}")
     _state.cache[kind] = (key, found, clashes)
     return found, clashes
 
@@ -348,11 +330,14 @@ def get_components(kind: str) -> dict[str, Registration]:
     return _collect(kind)
 
 
-def lookup(kind: str, name: str) -> Registration:
-    """The registration of component ``name``; unknown names list the known ones."""
+def lookup(kind: str, name: str, record: dict[str, Any] | None = None, where: str = "") -> Registration:
+    """The registration of component ``name``; unknown names list the known ones, or, for a component a
+    saved model records (``record``, see :func:`require`), say which package to install."""
     components, clashes = _collect_all(kind)
     if name in clashes:
         raise RegistryError(_clash_message(kind, name, clashes[name]))
+    if name not in components and record is not None:
+        raise RegistryError(missing_component_message(kind, record, where))
     if name not in components:
         known = ", ".join(sorted(components)) or "(none)"
         hint = ""
@@ -394,17 +379,10 @@ def require(kind: str, record: dict[str, Any], where: str = "") -> Registration:
     """The registration of the component ``record`` names (a ``model.json`` entry).
 
     Raises:
-        RegistryError: it is not installed; the message names the package to
-            install (:func:`missing_component_message`). A name clash is
-            reported as by :func:`lookup`.
+        RegistryError: it is not installed; the message names the package to install
+            (:func:`missing_component_message`). A name clash as by :func:`lookup`.
     """
-    components, clashes = _collect_all(kind)
-    name = record.get("name")
-    if name in clashes:
-        raise RegistryError(_clash_message(kind, name, clashes[name]))
-    if name not in components:
-        raise RegistryError(missing_component_message(kind, record, where))
-    return components[name]
+    return lookup(kind, record.get("name"), record=record, where=where)
 
 
 # What each kind of component must provide: the contracts live in toolkit.contracts
@@ -455,27 +433,17 @@ def plugin_info() -> list[dict[str, Any]]:
     for kind in KINDS:
         _load_builtins(kind)
     pm = get_plugin_manager()
-    rows: dict[str, dict[str, Any]] = {}
-    for name, _plugin in pm.list_name_plugin():
-        src = _state.sources.get(name, _PluginSource(name, "unknown"))
-        rows[name] = {
-            "plugin": name,
-            "distribution": src.distribution,
-            "version": src.version,
-            "tokenizers": [],
-            "embeddings": [],
-            "architectures": [],
-            "error": None,
-        }
+
+    def row(name: str, default: _PluginSource) -> dict[str, Any]:
+        src = _state.sources.get(name, default)
+        return {"plugin": name, "distribution": src.distribution, "version": src.version,
+                **{kind + "s": [] for kind in KINDS}, "error": None}
+
+    rows = {name: row(name, _PluginSource(name, "unknown")) for name, _plugin in pm.list_name_plugin()}
     for kind in KINDS:
         for reg in _collect_all(kind)[0].values():
             if reg.plugin in rows:
                 rows[reg.plugin][kind + "s"].append(reg.name)
     for name, reason in _state.errors.items():
-        src = _state.sources.get(name, _PluginSource("?", "?"))
-        rows.setdefault(
-            name,
-            {"plugin": name, "distribution": src.distribution, "version": src.version, "tokenizers": [],
-             "embeddings": [], "architectures": [], "error": None},
-        )["error"] = reason
+        rows.setdefault(name, row(name, _PluginSource("?", "?")))["error"] = reason
     return list(rows.values())
