@@ -116,7 +116,7 @@ def train_cmd(
     command = "toolkit " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("toolkit") else None
 
     from toolkit.errors import OutputExistsError
-    from toolkit.serving.bundle import private_tempdir
+    from toolkit.serving.atomic import private_tempdir
 
     if out.exists() and not overwrite:
         raise OutputExistsError(f"output folder {out} exists; pass --overwrite to replace it")
@@ -142,7 +142,7 @@ def train_cmd(
 
 def run_cross_validation(config, k: int, out: Path, overwrite: bool, progress: bool, engine: str = "local",
                          address: Optional[str] = None) -> dict:
-    from toolkit.serving.bundle import atomic_dir
+    from toolkit.serving.atomic import atomic_dir
     from toolkit.errors import OutputExistsError
     from toolkit.training.train import cross_validate
 

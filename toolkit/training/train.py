@@ -205,6 +205,17 @@ def evaluate_model(model_dir: str | os.PathLike, data: str | os.PathLike | None 
     return metrics
 
 
+def fit_fold(config: Config, train: Corpus, test: Corpus, fold: int, progress: bool = False
+             ) -> tuple[dict[str, Any], FitResult]:
+    """Fit on ``train`` (the short-text rule applied) and score ``test``: one cross-validation fold's row,
+    the same whether the folds run here one after another or as Ray Tune trials."""
+    result = fit(short_text_rule(config, train)[0], train, progress=progress)
+    m = evaluate_fit(result, test)
+    row = {"fold": fold, "accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "n_test": m["n_test"],
+           "train_seconds": round(result.train_seconds, 2), "best_epoch": result.best_epoch + 1}
+    return row, result
+
+
 def cross_validate(config: Config, k: int = 10, corpus: Corpus | None = None, progress: bool = True,
                    on_fold: Callable[[int, dict], None] | None = None) -> dict[str, Any]:
     """k-fold cross-validation: the corpus's own folds when it has them, else k stratified folds."""
@@ -212,14 +223,10 @@ def cross_validate(config: Config, k: int = 10, corpus: Corpus | None = None, pr
     folds = k_folds(corpus, k, seed=config.data.split_seed)
     rows, oof = [], []
     for i, (train, test) in enumerate(folds):
-        result = fit(short_text_rule(config, train)[0], train, progress=progress)
-        m = evaluate_fit(result, test)
-        m.pop("_ids"), m.pop("_probs"), m.pop("_y_true")
+        row, result = fit_fold(config, train, test, i, progress=progress)
         from toolkit.training.calibration import score_heldout  # out-of-fold scores of the fold and its short views
 
         oof.append(dict(zip(("full", "first", "window20"), score_heldout(result, test, list(corpus.labels), True, i))))
-        row = {"fold": i, "accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "n_test": m["n_test"],
-               "train_seconds": round(result.train_seconds, 2), "best_epoch": result.best_epoch + 1}
         rows.append(row)
         if on_fold:
             on_fold(i, row)
