@@ -3,7 +3,7 @@
 Each configuration is trained through the same code path as ``toolkit train``
 (``toolkit.training.train.fit`` + ``evaluate_fit``) for several seeds; the peer spaCy
 ``textcat`` models are trained on the same split in the same run. The best
-configuration is also cross-validated over the ten predefined folds (benchmarks/cv_worker.py).
+configuration is also cross-validated over the ten predefined folds (as Ray Tune trials, benchmarks/run.py part_cv).
 """
 
 from __future__ import annotations

@@ -7,7 +7,11 @@
 Parts: accuracy (configs x seeds + spaCy textcat peers), cv (10-fold, default cnn),
 inference (runtime vs Keras, bundle sizes, compute bound), spacy (nlp.pipe, cold start,
 memory, default model through the component), scaling (100/1k/10k docs, short vs long),
-coldstart (the component's cold start before and after the layout change, vs spaCy alone).
+coldstart (the component's cold start before and after the layout change, vs spaCy alone),
+trust (calibration, short texts, explanations: benchmarks/trust.py), http (load test of
+`toolkit serve`: benchmarks/load_http.py), scoring (`toolkit score` engines:
+benchmarks/scale_scoring.py), training_scale (Ray Train workers and memory:
+benchmarks/scale_training.py). The 10-fold CV runs its folds as Ray Tune trials.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from .common import BENCH_DIR, REPO, WORK_DIR, machine_info, mean_std  # noqa: E402
 
-PARTS = ("accuracy", "inference", "spacy", "scaling", "cv", "coldstart")
+PARTS = ("accuracy", "inference", "spacy", "scaling", "cv", "coldstart", "trust", "http", "scoring", "training_scale")
 RESULTS_JSON = BENCH_DIR / "results.json"
 TEXTCAT_BOW_DIR = WORK_DIR / "textcat-bow"  # the bow peer of seed 0, reused by the spacy part
 TEXTCAT_ENSEMBLE_DIR = WORK_DIR / "textcat-ensemble"
@@ -102,30 +106,27 @@ def part_accuracy(results: dict, quick: bool) -> None:
                                              save_first=TEXTCAT_ENSEMBLE_DIR)
 
 
-CV_WORKERS = 2  # single-threaded processes side by side (see benchmarks/cv_worker.py)
 
 
 def part_cv(results: dict, quick: bool) -> None:
     if quick:
         log("[cv] skipped in --quick mode")
         return
-    log(f"[cv] 10-fold cross-validation of the default cnn ({CV_WORKERS} single-threaded workers)")
-    workers = [subprocess.Popen([sys.executable, "-m", "benchmarks.cv_worker", "cnn", "10", str(w), str(CV_WORKERS)],
-                                cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-               for w in range(CV_WORKERS)]
-    rows = []
-    for w in workers:
-        out, err = w.communicate()
-        if w.returncode:
-            raise SystemExit(f"cv worker failed ({w.returncode}):\n{err[-3000:]}")
-        rows += [json.loads(line) for line in out.splitlines() if line.startswith("{")]
-    rows.sort(key=lambda r: r["fold"])
+    from toolkit.training.distributed import RaySession
+    from toolkit.training.distributed.tune import cross_validate_ray
+
+    from .accuracy import config_for, load_corpus
+
+    log(f"[cv] 10-fold cross-validation of the default cnn: the folds as Ray Tune trials ({os.cpu_count()} CPUs)")
+    with RaySession(None, workers=1):  # a local Ray on 127.0.0.1, every core, stopped at the end
+        cv = cross_validate_ray(config_for("cnn"), 10, load_corpus())
+    rows = [{"fold": r["fold"], "accuracy": r["accuracy"], "train_seconds": r["train_seconds"]} for r in cv["folds"]]
     for r in rows:
         log(f"  cv fold {r['fold']}: accuracy {r['accuracy']:.3f} ({r['train_seconds']:.0f}s, one thread)")
     if len(rows) != 10:
         raise SystemExit(f"cv: expected 10 folds, got {len(rows)}")
     results["cv"] = {"name": "cnn", "folds": rows, "accuracy": mean_std([r["accuracy"] for r in rows]),
-                     "workers": CV_WORKERS}
+                     "workers": os.cpu_count(), "engine": "ray-tune", "wall_seconds": cv.get("wall_seconds")}
 
 
 def _export(model_dir: Path, name: str, quantize: str | None = None) -> Path:
@@ -263,11 +264,65 @@ def part_coldstart(results: dict, quick: bool) -> None:
     log(f"  ratio to spaCy alone: before {r['before']:.2f}x, after {r['after']:.2f}x")
 
 
+#: The parts of the reference run whose wall time the targets report.
+FULL_RUN_PARTS = {"accuracy", "cv", "inference", "spacy", "scaling"}
+
+#: Wave-2 parts run as their own modules in a subprocess (each starts and stops its own engines):
+#: part -> (module, arguments, arguments with --quick, section title).
+MODULE_PARTS: dict[str, tuple[str, list[str], list[str], str]] = {
+    "trust": ("benchmarks.trust", ["--parts", "robustness,short,explain"],
+              ["--quick", "--parts", "robustness,short,explain"], "Calibration, robustness and short texts"),
+    "http": ("benchmarks.load_http", [], ["--quick"], "Serving over HTTP: load test on 127.0.0.1"),
+    "scoring": ("benchmarks.scale_scoring", [], ["--quick"], "Scoring at scale"),
+    "training_scale": ("benchmarks.scale_training", ["--parts", "parallel,memory"],
+                       ["--quick", "--parts", "parallel,memory"], "Training at scale"),
+}
+
+
+def _module_part(name: str, results: dict, quick: bool) -> None:
+    module, full, fast, _ = MODULE_PARTS[name]
+    out = WORK_DIR / f"{name}{'.quick' if quick else ''}.json"
+    log(f"[{name}] python -m {module} {' '.join(fast if quick else full)}")
+    subprocess.run([sys.executable, "-m", module, *(fast if quick else full), "--out", str(out)], cwd=REPO, check=True)
+    render_module_part(name, results, out)
+
+
+def render_module_part(name: str, results: dict, path: Path, note: str = "") -> None:
+    """Put a module part's JSON results (``path``) into ``results`` and its section into RESULTS.md."""
+    import importlib
+
+    module, _, _, title = MODULE_PARTS[name]
+    data = json.loads(Path(path).read_text())
+    results[name] = data
+    rendered = importlib.import_module(module).markdown(data)
+    lines = rendered.splitlines() if isinstance(rendered, str) else list(rendered)
+    section(results, name, title, ([f"> {note}", ""] if note else []) + lines)
+
+
+def part_trust(results: dict, quick: bool) -> None:
+    _module_part("trust", results, quick)
+
+
+def part_http(results: dict, quick: bool) -> None:
+    _module_part("http", results, quick)
+
+
+def part_scoring(results: dict, quick: bool) -> None:
+    _module_part("scoring", results, quick)
+
+
+def part_training_scale(results: dict, quick: bool) -> None:
+    _module_part("training_scale", results, quick)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="one seed, 3 epochs, no CV: a smoke run (< 10 min)")
     parser.add_argument("--only", default="", help=f"comma list of parts: {', '.join(PARTS)}")
     parser.add_argument("--no-report", action="store_true", help="do not rewrite RESULTS.md / README")
+    parser.add_argument("--from-json", action="append", default=[], metavar="PART=FILE",
+                        help=f"render a part ({', '.join(MODULE_PARTS)}) from the JSON its module wrote when run "
+                             f"alone, instead of running it")
     args = parser.parse_args(argv)
     parts = [p.strip() for p in args.only.split(",") if p.strip()] or list(PARTS)
     unknown = set(parts) - set(PARTS)
@@ -275,8 +330,16 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"unknown part(s): {', '.join(sorted(unknown))}; parts: {', '.join(PARTS)}")
 
     results: dict[str, Any] = {}
-    if RESULTS_JSON.exists() and args.only:
+    if RESULTS_JSON.exists() and (args.only or args.from_json):
         results = json.loads(RESULTS_JSON.read_text())
+    for item in args.from_json:
+        name, _, path = item.partition("=")
+        if name not in MODULE_PARTS or not Path(path).is_file():
+            parser.error(f"--from-json {item!r}: expected PART=FILE with PART one of {', '.join(MODULE_PARTS)}")
+        render_module_part(name, results, Path(path), note=f"Rendered from `{path}`, written by "
+                           f"`python -m {MODULE_PARTS[name][0]}` run on its own (see the docs page for the command).")
+        if not args.only:
+            parts = []
     WORK_DIR.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     timings = results.setdefault("part_seconds", {})
@@ -287,6 +350,9 @@ def main(argv: list[str] | None = None) -> None:
         checkpoint(results, args.quick)
     results.pop("partial", None)
     results["machine"] = machine_info()
+    previous = results.get("run") or {}
+    if previous and not previous.get("quick") and set(previous.get("parts", [])) >= FULL_RUN_PARTS:
+        results["last_full_run"] = previous  # a run of some parts keeps the figures of the last whole one
     results["run"] = {"quick": args.quick, "parts": parts, "seconds": time.perf_counter() - t0,
                       "command": "python -m benchmarks.run " + " ".join(argv if argv is not None else sys.argv[1:])}
     out = BENCH_DIR / ("results.quick.json" if args.quick else "results.json")
