@@ -98,3 +98,9 @@ class OutputNotWritableError(ToolkitError, PermissionError):
     """An output path that cannot be written (a file where a folder must go, no permission, read-only)."""
 
     code = "E053"
+
+
+class ClusterError(TrainingError, ScoringError):
+    """A Ray cluster that cannot be used: not installed, an address that does not answer, too few CPUs."""
+
+    code = "E091"

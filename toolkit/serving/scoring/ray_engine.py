@@ -116,46 +116,15 @@ def read_dataset(kind: str, paths: list[str], text_field: str, include_paths: bo
     )
 
 
-class RaySession:
-    """Connect to ``address`` or start a local Ray; stop only what was started here."""
-
-    def __init__(self, address: str | None, num_cpus: int | None):
-        self.address = address
-        self.num_cpus = num_cpus
-        self.started = False
-
-    def __enter__(self) -> "RaySession":
-        import ray
-
-        if ray.is_initialized():
-            return self
-        if self.address is None:
-            os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # GCS and node on 127.0.0.1
-            ray.init(num_cpus=self.num_cpus or os.cpu_count() or 1, include_dashboard=False,
-                     logging_level=logging.ERROR, log_to_driver=False)
-        else:
-            ray.init(address=self.address, logging_level=logging.ERROR, log_to_driver=False)
-        self.started = True
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.started:
-            import ray
-
-            ray.shutdown()
-
-
 def score_ray(jobs: Sequence[Job], bundle: Path, advance: Callable[[int], None], done: Callable[[Job, int], None], *,
               text_field: str, label_column: str, fmt: str, batch_rows: int, concurrency: int | None,
               address: str | None, num_cpus: int | None, ship: str, show_progress: bool = False) -> None:
     """Score every job with Ray Data; each output is a folder of ``part-*`` files."""
-    if address is None:  # read by Ray when it is first imported: set it before
-        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-    import ray
-
+    from toolkit.ray_cluster import RaySession, import_ray
     from toolkit.serving.scoring.core import pack_bundle
 
-    with RaySession(address, num_cpus):
+    ray = import_ray(("data",), "Ray Data")  # binds a local Ray to 127.0.0.1 (set before Ray is imported)
+    with RaySession(address, workers=1, num_cpus=num_cpus):
         ctx = ray.data.DataContext.get_current()
         saved = (ctx.execution_options.preserve_order, ctx.enable_progress_bars)
         ctx.execution_options.preserve_order = True
