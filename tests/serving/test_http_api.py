@@ -6,6 +6,7 @@ No port is opened here (tests/serving/test_http_server.py starts a real server).
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 import sys
 import threading
@@ -208,7 +209,8 @@ def test_model_metadata(client_for):
     assert info["labels"] == ["NEGATIVE", "POSITIVE"]
     assert info["architecture"]["name"] == "cnn"
     assert info["model_sha256"] == hashlib.sha256((BUNDLE / "model.onnx").read_bytes()).hexdigest()
-    assert info["calibration"] is None  # the shipped bundle records none
+    recorded = json.loads((BUNDLE / "bundle.json").read_text())
+    assert info["calibration"] == recorded["calibration"] and info["bundle_id"] == recorded["bundle_id"]
     assert info["limits"]["max_texts"] == 10 and info["limits"]["batching"] is True
     from toolkit import __version__
 

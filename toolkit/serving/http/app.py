@@ -99,6 +99,8 @@ class ModelInfo(BaseModel):
     toolkit_version: Optional[str] = Field(None, description="The toolkit that made the bundle.")
     server_version: str = Field(..., description="The toolkit serving it.")
     format_version: int
+    bundle_id: str = Field(..., description="The bundle's id: sha256 over bundle.json, which lists every file's "
+                                            "sha256 (recorded from format 2; computed on reading for format 1).")
     model_sha256: str = Field(..., description="sha256 of model.onnx, as recorded in bundle.json (verified at start).")
     files: dict[str, str]
     metrics: Optional[dict[str, Any]]
@@ -177,6 +179,7 @@ class Service:
             "toolkit_version": meta.get("toolkit_version"),
             "server_version": __version__,
             "format_version": self.info.format_version,
+            "bundle_id": self.info.bundle_id,
             "model_sha256": self.info.files.get("model.onnx", ""),
             "files": dict(self.info.files),
             "metrics": meta.get("metrics") if isinstance(meta.get("metrics"), dict) else None,

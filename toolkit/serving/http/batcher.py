@@ -205,21 +205,23 @@ class MicroBatcher:
             return
         texts = [text for item in live for text in item.texts]
         t0 = time.perf_counter()
-        failed = 0
         try:
             probs = self._score(texts) if texts else None
         except Exception:  # noqa: BLE001 - isolate: score each request alone
-            probs = None
-            failed = self._run_one_by_one(live)
-        else:
-            start = 0
-            for item in live:
-                stop = start + len(item.texts)
-                item.future.set_result(probs[start:stop] if probs is not None else np.zeros((0, 0), np.float32))
-                start = stop
+            self._report(len(texts), len(live), t0, self._run_one_by_one(live))
+            return
+        # Metrics first, answers second: a caller that reads /metrics after its answer finds its batch there.
+        self._report(len(texts), len(live), t0, 0)
+        start = 0
+        for item in live:
+            stop = start + len(item.texts)
+            item.future.set_result(probs[start:stop] if probs is not None else np.zeros((0, 0), np.float32))
+            start = stop
+
+    def _report(self, documents: int, requests: int, t0: float, failed: int) -> None:
         if self.on_batch is not None:
             try:
-                self.on_batch(len(texts), len(live), time.perf_counter() - t0, failed)
+                self.on_batch(documents, requests, time.perf_counter() - t0, failed)
             except Exception:  # noqa: BLE001 - metrics must not break scoring
                 logger.exception("micro-batcher: the on_batch hook failed")
 
