@@ -3,7 +3,9 @@
 Each hook is handed a ``register(name, factory)`` callback. A plugin calls it
 once per component it provides. Implementations may accept fewer arguments than
 the spec (pluggy's rule), so these specs can grow without breaking plugins.
-Component contracts are described in ``docs/plugins.md``.
+The component contracts are :mod:`toolkit.contracts`: subclass its base classes
+(``toolkit.Tokenizer``, ``toolkit.EmbeddingProvider``, ``toolkit.Architecture``),
+or return any object with the members below; ``docs/plugins.md`` has the guide.
 """
 
 from __future__ import annotations
@@ -45,5 +47,5 @@ def register_architectures(register):
     ``token_ids`` [batch, length] and whose output is ``probabilities``
     [batch, len(labels)]. An architecture whose ``needs_token_weights`` is
     true is also passed ``token_weights=`` (float32 [vocab_size], see
-    :func:`toolkit.training.train.nb_token_weights`).
+    :func:`toolkit.training.loop.nb_token_weights`).
     """
