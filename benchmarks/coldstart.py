@@ -98,6 +98,8 @@ def cold_start_layout(repeat: int = 5) -> dict[str, Any]:
             runs[mode].append(_run(mode, script, before))
     best = {mode: min(r["seconds"] for r in rows) for mode, rows in runs.items()}
     same = max(abs(runs["before"][0]["cats"][k] - runs["after"][0]["cats"][k]) for k in runs["after"][0]["cats"])
+    same_label = (max(runs["before"][0]["cats"], key=runs["before"][0]["cats"].get)
+                  == max(runs["after"][0]["cats"], key=runs["after"][0]["cats"].get))
     return {
         "before_commit": BEFORE_COMMIT,
         "repeat": repeat,
@@ -106,6 +108,7 @@ def cold_start_layout(repeat: int = 5) -> dict[str, Any]:
         "toolkit_modules": {mode: rows[0]["toolkit_modules"] for mode, rows in runs.items()},
         "training_modules": {mode: rows[0]["training_modules"] for mode, rows in runs.items()},
         "max_abs_diff_before_after": same,
+        "same_label_before_after": same_label,
         "runs": runs,
     }
 
@@ -116,7 +119,7 @@ def markdown(res: dict[str, Any]) -> list[str]:
         "| process | seconds to first doc (min of %d) | x spacy.blank + 1 doc | toolkit modules | training-side modules |"
         % res["repeat"],
         "|---|---|---|---|---|",
-        f"| spacy.blank('en') + 1 doc | {s['spacy']:.3f} | 1.00 | 0 | 0 |",
+        f"| spacy.blank('en') + 1 doc | {s['spacy']:.3f} | 1.00 | {res['toolkit_modules']['spacy']} | 0 |",
         f"| + review_sentiment, before the layout ({res['before_commit']}) | {s['before']:.3f} | {r['before']:.2f} | "
         f"{res['toolkit_modules']['before']} | {len(res['training_modules']['before'])} |",
         f"| + review_sentiment, now | {s['after']:.3f} | {r['after']:.2f} | {res['toolkit_modules']['after']} | "
