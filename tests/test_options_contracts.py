@@ -4,14 +4,13 @@ duck-typed contract check the registry runs)."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 import toolkit
+from boundary import assert_serving_only, report_code
+from spacy_helpers import run_python
 from toolkit import registry
 from toolkit.contracts import (
     Architecture,
@@ -126,12 +125,9 @@ def test_builtin_messages_name_the_component():
 
 
 def test_options_and_contracts_import_the_standard_library_only():
-    code = ("import sys, toolkit.options, toolkit.contracts; "
-            "print([m for m in ('numpy', 'spacy', 'tensorflow', 'keras', 'gensim') if m in sys.modules] + "
-            "[m for m in sys.modules if m.startswith('toolkit.training')])")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={**os.environ, "TOOLKIT_LOAD_PLUGINS": ""})
-    assert out.stdout.strip() == "[]"
+    code = report_code() + (
+        "import json, toolkit.options, toolkit.contracts; print(json.dumps(_boundary_report(('numpy', 'spacy'))))")
+    assert_serving_only(run_python(code, env={"TOOLKIT_LOAD_PLUGINS": ""}))  # and not even numpy or spaCy
 
 
 # ---------------------------------------------------------------------------

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from toolkit import registry
 from toolkit.errors import ConfigError, RegistryError
+from boundary import assert_not_loaded, report_code
+from spacy_helpers import run_python
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -130,13 +130,11 @@ def test_policies_and_min_len():
 
 
 def test_modules_import_without_tensorflow():
-    code = ("import sys; from toolkit import registry; registry.get_architectures(); "
-            "registry.create_architecture('cnn'); registry.create_architecture('cnn-lstm'); "
-            "bad = [m for m in ('tensorflow', 'keras', 'tf2onnx') if m in sys.modules]; "
-            "print(bad); sys.exit(1 if bad else 0)")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env={**os.environ, "TOOLKIT_LOAD_PLUGINS": ""})
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    code = report_code() + (
+        "import json; from toolkit import registry; registry.get_architectures(); "
+        "registry.create_architecture('cnn'); registry.create_architecture('cnn-lstm'); "
+        "print(json.dumps(_boundary_report()))")
+    assert_not_loaded(run_python(code, env={"TOOLKIT_LOAD_PLUGINS": ""}), ("tensorflow", "keras", "tf2onnx"))
 
 
 @pytest.mark.parametrize(

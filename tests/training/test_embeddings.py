@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import struct
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +19,8 @@ from toolkit.training.plots import plot_vectors
 from toolkit.cli.embeddings import app
 from toolkit.errors import EmbeddingError
 from toolkit.serving.vocab import Vocab
+from boundary import assert_not_loaded, report_code
+from spacy_helpers import run_python
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -76,14 +76,12 @@ def test_learned_gives_no_matrix():
 
 
 def test_importing_providers_stays_light():
-    code = (
-        "import sys; from toolkit import registry; registry.get_embeddings(); "
+    code = report_code() + (
+        "import json; from toolkit import registry; registry.get_embeddings(); "
         "import toolkit.cli.embeddings; "
-        "heavy = [m for m in ('gensim', 'matplotlib', 'tensorflow', 'keras') if m in sys.modules]; "
-        "print(','.join(heavy))"
+        "print(json.dumps(_boundary_report()))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == ""
+    assert_not_loaded(run_python(code), ("gensim", "matplotlib", "tensorflow", "keras"))
 
 
 # --------------------------------------------------------------------------

@@ -5,8 +5,6 @@ from __future__ import annotations
 import io
 import os
 import socket
-import subprocess
-import sys
 import tarfile
 import threading
 from collections import Counter
@@ -18,6 +16,8 @@ import pytest
 from toolkit.training import fetch as fetch_mod
 from toolkit.errors import FetchError
 from toolkit.training.fetch import POLARITY_URL, fetch_polarity, verify_polarity
+from boundary import assert_not_loaded, report_code
+from spacy_helpers import run_python
 
 
 def _shared_sentoken() -> Path:
@@ -439,12 +439,8 @@ def test_verify_shared_copy():
 
 
 def test_no_heavy_imports():
-    code = (
-        "import sys, toolkit.training.fetch; "
-        "print(sorted(m for m in ('tensorflow', 'keras', 'tf2onnx', 'gensim') if m in sys.modules))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    code = report_code() + "import json, toolkit.training.fetch; print(json.dumps(_boundary_report()))"
+    assert_not_loaded(run_python(code), ("tensorflow", "keras", "tf2onnx", "gensim"))
 
 
 def test_default_url():
