@@ -196,8 +196,14 @@ def test_sigterm_lets_in_flight_requests_finish_and_refuses_new_ones():
         assert proc.wait(timeout=60) == 0  # a clean stop
     print(f"in flight at SIGTERM: {in_flight}; answers after it: {[round(at - sent, 2) for _, _, at in answers]}")
     assert len(answers) == n_requests
-    assert all(status == 200 and n == len(heavy) for status, n, _ in answers), answers
-    assert any(at > sent for _, _, at in answers), "every request had finished before SIGTERM; nothing was in flight"
+    # Requests the server had started when SIGTERM came finish with their whole answer; one the server had not
+    # started yet (still in the socket's queue when an early answer ended the wait above) gets 503, never a
+    # broken connection or a partial answer.
+    assert all(status in (200, 503) for status, _, _ in answers), answers
+    finished = [(status, n, at) for status, n, at in answers if status == 200]
+    assert all(n == len(heavy) for _, n, _ in finished), answers
+    assert len(finished) >= in_flight, f"{in_flight} requests were in progress at SIGTERM: {answers}"
+    assert any(at > sent for _, _, at in finished), "every request had finished before SIGTERM; nothing was in flight"
 
 
 def test_two_workers_serve_through_the_environment_factory(tmp_path):
