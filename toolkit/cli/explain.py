@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Optional
 
@@ -44,7 +42,9 @@ def explain_cmd(
     runtime = Runtime.load(bundle, threads=threads)
     explanation = explain_texts(runtime, [text], label=label, top=top, ngrams=ngrams)[0]
     if html_out is not None:
-        _write_atomic(html_out, render_html(explanation, title=f"toolkit explain: {Path(bundle).name}"))
+        from toolkit.serving.atomic import write_text_atomic
+
+        write_text_atomic(html_out, render_html(explanation, title=f"toolkit explain: {Path(bundle).name}"))
     if as_json:
         typer.echo(json.dumps({k: v for k, v in explanation.to_dict().items() if k != "words"}, indent=2))
     else:
@@ -53,18 +53,3 @@ def explain_cmd(
             typer.echo(f"  {term.weight:+8.3f}  {term.text}  [{term.start}:{term.end}] -> {term.label}")
     if html_out is not None:
         typer.echo(f"written: {html_out}")
-
-
-def _write_atomic(path: Path, content: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(content)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it 0600; a written page is an ordinary file
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -146,6 +146,22 @@ def temp_file(target: str | os.PathLike, suffix: str = ".tmp") -> tuple[int, str
     return tempfile.mkstemp(prefix=temp_prefix(target), suffix=suffix, dir=target.parent)
 
 
+def write_text_atomic(target: str | os.PathLike, text: str, newline: str | None = None) -> None:
+    """Write ``text`` (UTF-8) to ``target`` completely or not at all: into :func:`temp_file` beside it (swept
+    if this process is killed), then renamed into place, with an ordinary file's permissions."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = temp_file(target)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 @contextlib.contextmanager
 def private_tempdir(target: str | os.PathLike) -> Iterator[Path]:
     """Point ``tempfile`` and ``$TMPDIR`` at a temporary folder next to ``target`` for the duration.

@@ -37,6 +37,7 @@ import numpy as np
 from toolkit.errors import ConfigError, OutputExistsError, TrainingError
 from toolkit.training.config import Config
 from toolkit.training.distributed import RaySession, failure_summary, import_ray
+from toolkit.serving.atomic import write_text_atomic
 
 MODES = ("grid", "random")
 OBJECTIVES = ("cv", "validation")
@@ -252,18 +253,6 @@ def settings_of(spec: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def _summary(rows: list[dict[str, Any]], metric: str) -> list[dict[str, Any]]:
     by: dict[int, list[dict[str, Any]]] = {}
     for r in rows:
@@ -280,7 +269,7 @@ def write_results(out: Path, spec: dict[str, Any], rows: list[dict[str, Any]], c
     """``results.json`` and ``results.csv`` (one row per trial, parameters as columns), atomically."""
     metric = spec["search"]["metric"]
     names = list(spec["space"])
-    _atomic_write(out / RESULTS_JSON, json.dumps({"search": spec, "complete": complete, "rows": rows,
+    write_text_atomic(out / RESULTS_JSON, json.dumps({"search": spec, "complete": complete, "rows": rows,
                                                   "summary": _summary(rows, metric)}, indent=2) + "\n")
     buf = io.StringIO()
     w = csv.writer(buf)
@@ -289,7 +278,7 @@ def write_results(out: Path, spec: dict[str, Any], rows: list[dict[str, Any]], c
         w.writerow([r["key"], r["setting"], "" if r["fold"] is None else r["fold"],
                     *[json.dumps(r["params"].get(n)) for n in names],
                     r["accuracy"], r["macro_f1"], r["n_test"], r["train_seconds"], r["best_epoch"]])
-    _atomic_write(out / RESULTS_CSV, buf.getvalue())
+    write_text_atomic(out / RESULTS_CSV, buf.getvalue(), newline="")
 
 
 def run_search(space_file: str | os.PathLike, out: str | os.PathLike, config: Config, *, corpus: Any = None,
@@ -344,5 +333,5 @@ def run_search(space_file: str | os.PathLike, out: str | os.PathLike, config: Co
     summary = _summary(rows, search["metric"])
     best = summary[0]
     best_config = config.with_overrides(best["params"]) if best["params"] else config
-    _atomic_write(out / BEST_TOML, best_config.to_toml())
+    write_text_atomic(out / BEST_TOML, best_config.to_toml())
     return {"summary": summary, "best": best, "rows": rows, "out": str(out)}
