@@ -79,7 +79,7 @@ def keras_vs_runtime(model_dir: Path, bundle: Path, texts: list[str], repeat: in
     import tensorflow as tf
 
     from toolkit.training.keras_io import load_keras_model
-    from toolkit.serving.batching import score_batches
+    from toolkit.core.batching import score_batches
     from toolkit.serving.runtime import Runtime
 
     runtime = Runtime.load(bundle)
@@ -254,7 +254,7 @@ def cold_start(bundle: Path, texts: list[str], work: Path) -> dict[str, Any]:
 
 def scaling(bundle: Path, texts: list[str], sizes=(100, 1000, 10000), repeat: int = 3) -> dict[str, Any]:
     """Runtime time for growing numbers of documents (reviews reused), and short vs long documents."""
-    from toolkit.serving.batching import score_batches
+    from toolkit.core.batching import score_batches
     from toolkit.serving.runtime import Runtime
 
     runtime = Runtime.load(bundle)

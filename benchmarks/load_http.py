@@ -357,7 +357,7 @@ def run(quick: bool = False, bundle: Path = DEFAULT_BUNDLE, out: Optional[Path] 
     """The whole load test (see the module docstring); returns the results and writes ``out`` (None: don't)."""
     import contextlib
 
-    from toolkit.serving.bundle import read_bundle
+    from toolkit.core.bundle import read_bundle
     from toolkit.serving.runtime import Runtime
 
     seconds = seconds if seconds is not None else (5.0 if quick else 30.0)

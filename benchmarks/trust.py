@@ -120,7 +120,7 @@ def score_views(result, views: dict) -> dict:
 def toolkit_robustness(config, train, test, k: int, label: str, augment: int = 0) -> dict:
     """Fit on ``train`` (+ ``augment`` windows per review), score the test views; out-of-fold views of
     ``train``'s reviews (folds over reviews; the fitting folds get their windows) for the calibration variants."""
-    from toolkit.serving.calibration import apply_temperature
+    from toolkit.core.calibration import apply_temperature
     from toolkit.training.calibration import _stratified_folds, before_after, calibration_metrics, fit_temperature
     from toolkit.training.loop import fit
 

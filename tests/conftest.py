@@ -49,7 +49,7 @@ def polarity_path() -> Path:
 @pytest.fixture(autouse=True)
 def _fresh_registry():
     """Each test sees the registry as loaded from scratch, and leaves nothing behind."""
-    from toolkit import registry
+    from toolkit.core import registry
 
     registry.reset()
     try:

@@ -98,9 +98,10 @@ def write_trained_model(out: Path, policy: str = "dynamic", max_len: int = 32, m
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
 
-    from toolkit import __version__, registry
-    from toolkit.serving.batching import pad_fixed
-    from toolkit.serving.vocab import Vocab
+    from toolkit import __version__
+    from toolkit.core import registry
+    from toolkit.core.batching import pad_fixed
+    from toolkit.core.vocab import Vocab
 
     keras.utils.set_random_seed(seed)
     texts, labels = synthetic_corpus(seed=seed)
@@ -279,7 +280,7 @@ def make_onnx_bundle(out: Path, policy: str = "dynamic", max_len: int = 8, min_l
     import onnx
 
     from toolkit import __version__
-    from toolkit.serving.bundle import finalize_bundle
+    from toolkit.core.bundle import finalize_bundle
 
     out.mkdir(parents=True)
     onnx.save_model(toy_onnx_model(policy, max_len), str(out / "model.onnx"))

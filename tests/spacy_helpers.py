@@ -78,7 +78,7 @@ def lexicon_bundle(
     bias: tuple[float, float] = (0.2, -0.2),
 ) -> Path:
     """Write a hand-made bag-of-words bundle to ``out`` and return its path."""
-    from toolkit.serving.bundle import finalize_bundle
+    from toolkit.core.bundle import finalize_bundle
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=False)

@@ -21,11 +21,11 @@ from typer.testing import CliRunner
 
 import model_factory as mf
 from corpora import learnable_corpus
-from toolkit import registry
+from toolkit.core import registry
 from toolkit.cli import app
-from toolkit.errors import BundleError
-from toolkit.serving.atomic import TEMP_MARK, temp_prefix
-from toolkit.serving.bundle import finalize_bundle, read_bundle
+from toolkit.core.errors import BundleError
+from toolkit.core.atomic import TEMP_MARK, temp_prefix
+from toolkit.core.bundle import finalize_bundle, read_bundle
 
 runner = CliRunner()
 
@@ -489,7 +489,7 @@ def test_format_1_bundles_are_still_read(bundle):
 
 def test_component_settings_are_checked_at_add_pipe(bundle):
     nlp = spacy.blank("en")
-    from toolkit.errors import ConfigError
+    from toolkit.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="threshold"):
         nlp.add_pipe("review_sentiment", config={"model": str(bundle), "threshold": 1.5})

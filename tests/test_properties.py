@@ -28,9 +28,9 @@ from hypothesis import assume, given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import model_factory as mf  # noqa: E402
-from toolkit.errors import BundleError, ConfigError, ToolkitError  # noqa: E402
+from toolkit.core.errors import BundleError, ConfigError, ToolkitError  # noqa: E402
 from toolkit.serving.tokenizers.nltk_style import NltkStyleTokenizer  # noqa: E402
-from toolkit.serving.vocab import Vocab  # noqa: E402
+from toolkit.core.vocab import Vocab  # noqa: E402
 from toolkit.training.config import Config, parse_set_options  # noqa: E402
 
 # Text with everything a review file can hold: any unicode, controls, surrogate-free.
@@ -156,7 +156,7 @@ def test_scores_do_not_depend_on_the_batch_size(runtimes, texts, batch_size):
 @given(texts=st.lists(ANY_TEXT, min_size=1, max_size=20), batch_size=st.integers(1, 25))
 def test_dynamic_scores_do_not_depend_on_neighbours_of_equal_width(runtimes, texts, batch_size):
     """Dynamic policy: a row's score depends only on its ids and its batch's width (documented)."""
-    from toolkit.serving.batching import pad
+    from toolkit.core.batching import pad
 
     rt = runtimes["dynamic"]
     ids = rt.encode(rt.tokenize(texts))
@@ -264,7 +264,7 @@ def test_damaged_bundles_are_refused_never_crash(work, dyn_bundle, name, kind, p
                               "name", "metrics", "format_version"]),
        value=st.one_of(SCALAR, st.lists(SCALAR, max_size=3), st.dictionaries(st.text(max_size=5), SCALAR, max_size=3)))
 def test_any_edited_field_of_bundle_json_is_refused(work, dyn_bundle, field, value):
-    from toolkit.serving.bundle import read_bundle
+    from toolkit.core.bundle import read_bundle
 
     meta = json.loads((dyn_bundle / "bundle.json").read_text())
     assume(meta.get(field) != value)

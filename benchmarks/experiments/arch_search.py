@@ -74,7 +74,7 @@ class _StandInLearned:
 
 
 class _StandInPlugin:
-    from toolkit.hookspecs import hookimpl
+    from toolkit.core.hookspecs import hookimpl
 
     @hookimpl
     def register_embeddings(self, register):
@@ -82,7 +82,7 @@ class _StandInPlugin:
 
 
 def _ensure_learned_embedding() -> None:
-    from toolkit import registry
+    from toolkit.core import registry
 
     if "learned" not in registry.get_embeddings():
         registry.register_plugin(_StandInPlugin(), "experiments-stand-in")
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="also record test accuracy after every epoch (analysis only; selection stays on validation)")
     args = ap.parse_args(argv)
 
-    from toolkit import registry
+    from toolkit.core import registry
     from toolkit.training.config import Config, preset_overrides
     from toolkit.training.corpus import k_folds, load_polarity, train_test_split
     from toolkit.training.loop import fit
@@ -178,7 +178,7 @@ def _tracer(config, test):
     """An ``on_epoch`` callback recording test accuracy per epoch (captures the model and vocabulary)."""
     import numpy as np
 
-    from toolkit import registry
+    from toolkit.core import registry
     from toolkit.training import train as train_mod
 
     seen: dict = {}
@@ -224,7 +224,7 @@ def _onnx_check(result, test) -> float:
     import tf2onnx
 
     from toolkit.training.prepare import tokenize_texts
-    from toolkit.serving.batching import pad
+    from toolkit.core.batching import pad
 
     prep = result.prepared
     ids = prep.vocab.encode_many(tokenize_texts(test.texts, prep.tokenizer))

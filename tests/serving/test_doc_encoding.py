@@ -15,7 +15,7 @@ from toolkit.serving.runtime import Runtime
 from toolkit.serving.component_bundle import DEFAULT_MODEL_DIR
 from toolkit.serving.tokenizers.nltk_style import NltkStyleTokenizer
 from toolkit.serving.tokenizers.spacy_tokens import SpacyTokenizer
-from toolkit.serving.vocab import Vocab
+from toolkit.core.vocab import Vocab
 
 TRICKY = [
     "",

@@ -12,7 +12,7 @@ import pytest
 import spacy
 from typer.testing import CliRunner
 
-from toolkit.errors import ConfigError
+from toolkit.core.errors import ConfigError
 from toolkit.serving import explain as ex
 from toolkit.serving.runtime import Runtime
 

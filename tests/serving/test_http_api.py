@@ -23,7 +23,7 @@ pytest.importorskip("httpx")
 from fastapi.testclient import TestClient  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
-from toolkit.errors import BundleError, ConfigError  # noqa: E402
+from toolkit.core.errors import BundleError, ConfigError  # noqa: E402
 from toolkit.serving.http import ServeSettings, create_app  # noqa: E402
 from toolkit.serving.http.batcher import BatcherBusy, BatcherClosed, MicroBatcher  # noqa: E402
 

@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 
 import model_factory as mf
-from toolkit import registry
-from toolkit.serving.atomic import atomic_dir
-from toolkit.serving.bundle import FORMAT_VERSION, finalize_bundle, read_bundle, sha256_file
-from toolkit.errors import BundleError, InputError, OutputExistsError
-from toolkit.serving.batching import pad_fixed, plan_batches, score_batches
+from toolkit.core import registry
+from toolkit.core.atomic import atomic_dir
+from toolkit.core.bundle import FORMAT_VERSION, finalize_bundle, read_bundle, sha256_file
+from toolkit.core.errors import BundleError, InputError, OutputExistsError
+from toolkit.core.batching import pad_fixed, plan_batches, score_batches
 from toolkit.serving.predict_io import predict_file
 from toolkit.serving.runtime import Runtime
 
@@ -196,7 +196,7 @@ def test_unknown_word_policy_travels_with_the_bundle(dyn_bundle):
     with pytest.raises(BundleError, match="does not match its bundle_id"):  # an edited bundle.json is refused
         rewrite_meta(dyn_bundle, vocab={**meta["vocab"], "unknown": "drop"})
         Runtime.load(dyn_bundle)
-    from toolkit.serving.bundle import finalize_bundle
+    from toolkit.core.bundle import finalize_bundle
 
     finalize_bundle(dyn_bundle, {**meta, "vocab": {**meta["vocab"], "unknown": "drop"}})  # as export writes it
     dropped = Runtime.load(dyn_bundle)
@@ -266,7 +266,7 @@ def test_plan_batches_dynamic_sorts_and_caps():
 
 
 def test_plan_batches_dynamic_cuts_buckets_where_padding_would_grow():
-    from toolkit.serving.batching import MAX_PADDING, MIN_BUCKET_CELLS
+    from toolkit.core.batching import MAX_PADDING, MIN_BUCKET_CELLS
 
     lengths = [1000] * 10 + [100] * 10 + [1100] * 3
     plan = plan_batches(lengths, batch_size=64, policy="dynamic", max_len=4000, min_len=3)

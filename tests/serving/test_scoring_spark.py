@@ -13,7 +13,7 @@ pa = pytest.importorskip("pyarrow")
 import pyarrow.csv as pcsv  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
-from toolkit.errors import InputError  # noqa: E402
+from toolkit.core.errors import InputError  # noqa: E402
 from toolkit.serving.runtime import Runtime  # noqa: E402
 from toolkit.serving.scoring import score_files  # noqa: E402
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import spacy
 
-from toolkit.errors import ConfigError, ToolkitError
+from toolkit.core.errors import ConfigError, ToolkitError
 from toolkit.serving.runtime import Runtime
 from toolkit.serving.sentences import CATS_ATTR, SPANS_KEY
 

@@ -24,7 +24,7 @@ from spacy.training import Example
 from boundary import assert_serving_only, report_code
 from spacy_helpers import LABELS, lexicon_bundle, run_python
 from toolkit.serving import component_bundle, spacy_component
-from toolkit.errors import BundleError
+from toolkit.core.errors import BundleError
 from toolkit.serving.runtime import Runtime
 from toolkit.serving.spacy_component import ReviewSentiment
 

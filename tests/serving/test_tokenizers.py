@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from toolkit import registry
-from toolkit.errors import ConfigError, RegistryError
+from toolkit.core import registry
+from toolkit.core.errors import ConfigError, RegistryError
 from toolkit.serving.tokenizers.nltk_style import NltkStyleTokenizer, english_stopwords
 from toolkit.serving.tokenizers.spacy_tokens import SpacyTokenizer
 from boundary import assert_serving_only, report_code

@@ -12,8 +12,8 @@ import os
 import numpy as np
 import pytest
 
-from toolkit import registry
-from toolkit.errors import ConfigError, RegistryError
+from toolkit.core import registry
+from toolkit.core.errors import ConfigError, RegistryError
 from boundary import assert_not_loaded, report_code
 from spacy_helpers import run_python
 
@@ -131,7 +131,7 @@ def test_policies_and_min_len():
 
 def test_modules_import_without_tensorflow():
     code = report_code() + (
-        "import json; from toolkit import registry; registry.get_architectures(); "
+        "import json; from toolkit.core import registry; registry.get_architectures(); "
         "registry.create_architecture('cnn'); registry.create_architecture('cnn-lstm'); "
         "print(json.dumps(_boundary_report()))")
     assert_not_loaded(run_python(code, env={"TOOLKIT_LOAD_PLUGINS": ""}), ("tensorflow", "keras", "tf2onnx"))

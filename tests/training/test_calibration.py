@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from toolkit.errors import BundleError, ConfigError
-from toolkit.serving.calibration import Calibration, apply_temperature, temperature_of
+from toolkit.core.errors import BundleError, ConfigError
+from toolkit.core.calibration import Calibration, apply_temperature, temperature_of
 from toolkit.training.calibration import (
     calibration_metrics,
     cross_fitted_calibration,

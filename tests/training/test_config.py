@@ -7,7 +7,7 @@ import json
 import pytest
 
 from toolkit.training.config import Config, parse_set_options
-from toolkit.errors import ConfigError
+from toolkit.core.errors import ConfigError
 
 
 def test_toml_round_trip(tmp_path):
@@ -91,7 +91,7 @@ def test_preset_overrides_flatten_sections_but_keep_options_whole():
 def test_train_preset_sits_between_the_config_file_and_the_command_line(tmp_path):
     """`toolkit train --preset`: the architecture's recommended settings replace the file's
     (or the defaults'), and explicit command-line values still win over them."""
-    from toolkit import registry
+    from toolkit.core import registry
     from toolkit.cli.train import build_config
 
     rec = registry.create_architecture("cnn-lstm").recommended
@@ -111,9 +111,9 @@ def test_train_preset_sits_between_the_config_file_and_the_command_line(tmp_path
 
 
 def test_train_preset_without_recommended_settings_is_refused(tmp_path):
-    from toolkit import registry
+    from toolkit.core import registry
     from toolkit.cli.train import build_config
-    from toolkit.hookspecs import hookimpl
+    from toolkit.core.hookspecs import hookimpl
 
     class Bare:
         config: dict = {}

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from toolkit.cli import app
 from toolkit.training.corpus import (Corpus, Document, k_folds, load_corpus, load_csv, load_folders, load_jsonl,
                             load_polarity, require_labels, train_test_split)
-from toolkit.errors import CorpusEncodingError, CorpusError
+from toolkit.core.errors import CorpusEncodingError, CorpusError
 
 
 def test_polarity_standard_split_and_folds(polarity_path):

@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from toolkit import registry
+from toolkit.core import registry
 from toolkit.training.embeddings.matrix import KERAS_INIT_STD, build_matrix, describe_report
 from toolkit.training.embeddings.neighbours import nearest, pca_2d
 from toolkit.training.embeddings.vectors import GLOVE, WORD2VEC, WORD2VEC_BINARY, detect_format, read_vectors, write_vectors
 from toolkit.training.plots import plot_vectors
 from toolkit.cli.embeddings import app
-from toolkit.errors import EmbeddingError
-from toolkit.serving.vocab import Vocab
+from toolkit.core.errors import EmbeddingError
+from toolkit.core.vocab import Vocab
 from boundary import assert_not_loaded, report_code
 from spacy_helpers import run_python
 
@@ -77,7 +77,7 @@ def test_learned_gives_no_matrix():
 
 def test_importing_providers_stays_light():
     code = report_code() + (
-        "import json; from toolkit import registry; registry.get_embeddings(); "
+        "import json; from toolkit.core import registry; registry.get_embeddings(); "
         "import toolkit.cli.embeddings; "
         "print(json.dumps(_boundary_report()))"
     )

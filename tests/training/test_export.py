@@ -22,11 +22,11 @@ from spacy_helpers import run_python
 from toolkit.training.export import convert as convert_mod
 from toolkit.training.export import pipeline as export_mod
 from toolkit.training.export import quantize as quantize_mod
-from toolkit.serving.bundle import sha256_file
-from toolkit.errors import ExportError, ModelFolderError, OutputExistsError
+from toolkit.core.bundle import sha256_file
+from toolkit.core.errors import ExportError, ModelFolderError, OutputExistsError
 from toolkit.training.export import export_model
 from toolkit.training.keras_io import keras_predict_fn
-from toolkit.serving.batching import pad_fixed, score_batches
+from toolkit.core.batching import pad_fixed, score_batches
 from toolkit.serving.runtime import Runtime
 
 pytestmark = pytest.mark.slow
@@ -66,7 +66,7 @@ def test_bundle_files_checksums_and_metadata(exported):
     meta = json.loads((bundle / "bundle.json").read_text())
     model_json = json.loads((model_dir / "model.json").read_text())
     assert meta["format"] == "toolkit-bundle" and meta["format_version"] == 2
-    from toolkit.serving.bundle import compute_bundle_id
+    from toolkit.core.bundle import compute_bundle_id
 
     assert meta["bundle_id"] == compute_bundle_id(meta)  # covers bundle.json and, through "files", every file
     for key in ("labels", "tokenizer", "vocab", "length_policy", "max_len", "min_len", "architecture", "embedding"):

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from toolkit.training import fetch as fetch_mod
-from toolkit.errors import FetchError
+from toolkit.core.errors import FetchError
 from toolkit.training.fetch import POLARITY_URL, fetch_polarity, verify_polarity
 from boundary import assert_not_loaded, report_code
 from spacy_helpers import run_python

@@ -16,7 +16,7 @@ ray = pytest.importorskip("ray")
 
 
 def test_clear_errors_for_cpus_and_addresses():
-    from toolkit.errors import TrainingError
+    from toolkit.core.errors import TrainingError
     from toolkit.training.distributed import RaySession
 
     with pytest.raises(TrainingError, match=r"--workers 64 needs 64 CPUs"):
@@ -49,7 +49,7 @@ def test_cli_refuses_more_workers_than_cpus(tmp_path):
 def test_ray_missing_names_the_extra(monkeypatch):
     import builtins
 
-    from toolkit.errors import TrainingError
+    from toolkit.core.errors import TrainingError
     from toolkit.training.distributed import import_ray
 
     real = builtins.__import__
@@ -112,7 +112,7 @@ def test_vocab_counted_on_ray_data_equals_the_local_count(local_ray, corpus):
 
 @pytest.mark.slow
 def test_a_worker_that_dies_fails_the_run_with_its_error_quickly(local_ray, corpus, tmp_path):
-    from toolkit.errors import TrainingError
+    from toolkit.core.errors import TrainingError
     from toolkit.training.distributed.ray_train import train_distributed
 
     t0 = time.perf_counter()

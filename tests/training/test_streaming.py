@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from corpora import learnable_corpus, tiny_config
-from toolkit import registry
-from toolkit.errors import CorpusError
-from toolkit.serving.vocab import Vocab
+from toolkit.core import registry
+from toolkit.core.errors import CorpusError
+from toolkit.core.vocab import Vocab
 from toolkit.training.loop import nb_token_weights
 from toolkit.training.streaming import batch_stream, count_vocab, is_test, iter_split, resolve_sources
 

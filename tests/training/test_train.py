@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from toolkit.cli import app
 from toolkit.training.config import Config
-from toolkit.errors import CorpusError, EmbeddingError, OutputExistsError
+from toolkit.core.errors import CorpusError, EmbeddingError, OutputExistsError
 from toolkit.training.train import cross_validate, evaluate_model, train_model
 
 from corpora import FILLER, NEGATIVE, POSITIVE, learnable_corpus, tiny_config  # noqa: F401
@@ -111,7 +111,7 @@ def test_best_epoch_by_loss_without_validation_and_by_monitor_with_it(corpus_fil
 def test_training_options_reach_the_model_folder(tmp_path, corpus_file):
     """vocab.unknown = "drop" is recorded in model.json and used again by evaluate; a cosine
     schedule ends at a learning rate of 0; an unknown schedule is refused by name."""
-    from toolkit.errors import TrainingError
+    from toolkit.core.errors import TrainingError
     from toolkit.training.loop import _make_optimizer
 
     config = tiny_config(corpus_file, epochs=1, **{"vocab.unknown": "drop", "vocab.min_count": 2,

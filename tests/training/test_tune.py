@@ -86,7 +86,7 @@ def test_search_on_tune_writes_tables_and_best_config_and_resumes(local_ray, cor
 
 
 def test_search_refuses_existing_results_and_bad_spaces(corpus, tmp_path):
-    from toolkit.errors import ConfigError, OutputExistsError
+    from toolkit.core.errors import ConfigError, OutputExistsError
     from toolkit.training.distributed.tune import RESULTS_JSON, read_space, run_search, settings_of
 
     bad = tmp_path / "bad.toml"

@@ -18,7 +18,7 @@ import typer
 
 from toolkit.cli.common import cli_errors, parse_options
 from toolkit.cli.quiet import import_tensorflow
-from toolkit.errors import ToolkitError
+from toolkit.core.errors import ToolkitError
 
 app = typer.Typer(
     name="toolkit",
@@ -79,7 +79,7 @@ def plugins_cmd(
     """List installed plugins: name, version and the components each provides."""
     if ctx.invoked_subcommand is not None:
         return
-    from toolkit import registry
+    from toolkit.core import registry
 
     rows = registry.plugin_info()
     if as_json:
@@ -215,7 +215,7 @@ def export_cmd(
     opset: int = typer.Option(17, "--opset", help="ONNX opset (>= 17)."),
 ) -> None:
     """Export a trained model to an ONNX bundle (checked against Keras on the test split)."""
-    from toolkit.serving.atomic import private_tempdir
+    from toolkit.core.atomic import private_tempdir
     from toolkit.training.export.pipeline import default_out
 
     target = out if out is not None else default_out(model_dir)

@@ -15,7 +15,7 @@ from typing import List
 import typer
 
 from toolkit.cli.common import cli_errors
-from toolkit.errors import ToolkitError
+from toolkit.core.errors import ToolkitError
 
 
 def register(app: typer.Typer) -> None:
@@ -26,7 +26,7 @@ def register(app: typer.Typer) -> None:
 def clean_paths(paths: List[Path], dry_run: bool = False) -> list[Path]:
     """Stale temporary work for each path: inside it when it is a folder, and beside it (its own
     leftovers as a target). Removed unless ``dry_run``; returns what was (or would be) removed."""
-    from toolkit.serving.atomic import remove_path, stale_temp_paths
+    from toolkit.core.atomic import remove_path, stale_temp_paths
 
     found: list[Path] = []
     for path in paths:

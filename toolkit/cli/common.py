@@ -14,7 +14,7 @@ from typing import Any, Callable, List, Optional
 import click
 import typer
 
-from toolkit.errors import ToolkitError
+from toolkit.core.errors import ToolkitError
 
 #: Set to 1 (or pass ``toolkit --debug``) to get the full traceback of an unexpected error.
 DEBUG_ENV = "TOOLKIT_DEBUG"
@@ -91,7 +91,7 @@ def check_encoding_option(value: str, option: str = "--encoding") -> None:
     except LookupError:
         ok = False
     if not ok:
-        from toolkit.errors import ConfigError
+        from toolkit.core.errors import ConfigError
 
         raise ConfigError(f"{option} must be a text encoding Python knows (e.g. utf-8, latin-1), got {value!r}")
 
@@ -101,8 +101,8 @@ def check_output_file(path: "os.PathLike[str] | str", overwrite: bool, option: s
     file without ``--overwrite``, or a parent folder that cannot be created or written."""
     from pathlib import Path
 
-    from toolkit.errors import OutputExistsError
-    from toolkit.serving.atomic import check_parent_writable
+    from toolkit.core.errors import OutputExistsError
+    from toolkit.core.atomic import check_parent_writable
 
     path = Path(path)
     if path.is_dir():

@@ -22,7 +22,7 @@ SENTENCES = [
 def test_reviews(n: int = 4) -> list[tuple[str, str]]:
     """A few held-out reviews (cv9*) of the polarity corpus, with their labels, when it is there."""
     from toolkit.training.corpus import load_polarity, train_test_split
-    from toolkit.errors import CorpusError
+    from toolkit.core.errors import CorpusError
 
     try:
         _, test = train_test_split(load_polarity())

@@ -13,7 +13,7 @@ from typing import Optional
 import typer
 
 from toolkit.cli.common import cli_errors
-from toolkit.errors import EmbeddingError, OutputExistsError, ToolkitError
+from toolkit.core.errors import EmbeddingError, OutputExistsError, ToolkitError
 
 app = typer.Typer(
     help="Train word2vec vectors on a corpus, and inspect or plot vector files.",
@@ -48,7 +48,7 @@ def train_cmd(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
 ) -> None:
     """Train word2vec vectors on a corpus (its training split) and save them."""
-    from toolkit import registry
+    from toolkit.core import registry
     from toolkit.training.corpus import load_corpus, train_test_split
     from toolkit.training.prepare import tokenize_texts
     from toolkit.training.embeddings.word2vec import Word2VecEmbedding

@@ -29,7 +29,7 @@ def explain_cmd(
     threads: Optional[int] = typer.Option(None, "--threads", help="onnxruntime intra-op threads."),
 ) -> None:
     """Which words and word pairs moved the score, with signed weights (change in log-odds when removed)."""
-    from toolkit.errors import ToolkitError
+    from toolkit.core.errors import ToolkitError
     from toolkit.serving.explain import explain_texts, render_html
     from toolkit.serving.runtime import Runtime
 
@@ -42,7 +42,7 @@ def explain_cmd(
     runtime = Runtime.load(bundle, threads=threads)
     explanation = explain_texts(runtime, [text], label=label, top=top, ngrams=ngrams)[0]
     if html_out is not None:
-        from toolkit.serving.atomic import write_text_atomic
+        from toolkit.core.atomic import write_text_atomic
 
         write_text_atomic(html_out, render_html(explanation, title=f"toolkit explain: {Path(bundle).name}"))
     if as_json:

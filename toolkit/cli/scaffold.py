@@ -6,7 +6,7 @@ The skeleton installs and passes its own tests as generated::
       pyproject.toml        the entry point: [project.entry-points.toolkit] SHORT = "PACKAGE.plugin"
       README.md             install, test, use
       PACKAGE/__init__.py   __version__
-      PACKAGE/plugin.py     a toolkit.Tokenizer subclass (options checked with toolkit.options) and
+      PACKAGE/plugin.py     a toolkit.Tokenizer subclass (options checked with toolkit.core.options) and
                             one @toolkit.hookimpl registering it as the tokenizer SHORT
       tests/test_plugin.py  registers the plugin in a fixture (and unregisters it), tests the
                             tokenizer, and, once installed, that the entry point is found
@@ -27,7 +27,7 @@ from importlib import metadata, util
 from pathlib import Path
 from string import Template
 
-from toolkit.errors import OutputExistsError, ToolkitError
+from toolkit.core.errors import OutputExistsError, ToolkitError
 
 #: A distribution name the skeleton accepts: lowercase letters and digits in
 #: parts joined by single ``-`` or ``_``, starting with a letter.
@@ -96,7 +96,7 @@ def _check_free(package: str, short: str) -> None:
         owner = dist.metadata["Name"] if dist is not None else taken[short].value
         raise ScaffoldError(f"an installed plugin already uses the entry-point name {short!r} (from {owner}); "
                             f"choose another name")
-    from toolkit import registry
+    from toolkit.core import registry
 
     tokenizers, _ = registry._collect_all("tokenizer")
     if short in tokenizers:
@@ -113,7 +113,7 @@ def new_plugin(name: str, directory: str | Path = ".") -> PluginSkeleton:
         OutputExistsError: ``directory/name`` exists (nothing is overwritten).
     """
     from toolkit import __version__
-    from toolkit.serving.atomic import atomic_dir
+    from toolkit.core.atomic import atomic_dir
 
     dist, package, short = plugin_names(name)
     target = Path(directory) / dist
@@ -203,7 +203,7 @@ import re
 from typing import Any
 
 import toolkit
-from toolkit.options import check_bool, check_int
+from toolkit.core.options import check_bool, check_int
 
 #: A word: letters, with apostrophes inside (isn't, o'clock).
 _WORD = re.compile(r"[^\\W\\d_]+(?:'[^\\W\\d_]+)*")
@@ -216,7 +216,7 @@ class $klass(toolkit.Tokenizer):
     ``super().__init__(**options)`` keeps them as attributes and as
     ``config``, so ``$klass(**config)`` rebuilds it: that is how a bundle
     rebuilds its tokenizer at serving time. ``repr``, ``==`` and ``hash``
-    come from ``config`` too (see toolkit.contracts).
+    come from ``config`` too (see toolkit.core.contracts).
     """
 
     name = "$short"
@@ -224,7 +224,7 @@ class $klass(toolkit.Tokenizer):
     whitespace_separable = False
 
     def __init__(self, lowercase: bool = True, min_length: int = 1) -> None:
-        # toolkit.options: a bad value is a ConfigError naming this tokenizer, the option and the value.
+        # toolkit.core.options: a bad value is a ConfigError naming this tokenizer, the option and the value.
         super().__init__(
             lowercase=check_bool(lowercase, "lowercase", component=self),
             min_length=check_int(min_length, "min_length", minimum=1, component=self),
@@ -252,8 +252,8 @@ from importlib import metadata
 
 import pytest
 
-from toolkit import registry
-from toolkit.errors import ConfigError
+from toolkit.core import registry
+from toolkit.core.errors import ConfigError
 
 from $package import __version__, plugin
 
@@ -352,6 +352,6 @@ python -m pytest
 and architectures are registered the same way, with `register_embeddings` and
 `register_architectures`: subclass `toolkit.EmbeddingProvider` or
 `toolkit.Architecture` as the tokenizer subclasses `toolkit.Tokenizer`, and
-check options with `toolkit.options`. The contracts are in toolkit's
+check options with `toolkit.core.options`. The contracts are in toolkit's
 `docs/plugins.md`.
 '''

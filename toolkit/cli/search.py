@@ -35,7 +35,7 @@ def search_cmd(
 ) -> None:
     """Search config fields (grid or random) with k-fold or validation-split accuracy as the objective."""
     from toolkit.cli.train import build_config
-    from toolkit.errors import ConfigError
+    from toolkit.core.errors import ConfigError
     from toolkit.training.config import parse_set_options
     from toolkit.training.distributed.tune import run_search
 

@@ -12,7 +12,7 @@ from typing import Optional
 import typer
 
 from toolkit.cli.common import cli_errors
-from toolkit.errors import ConfigError
+from toolkit.core.errors import ConfigError
 
 
 def serve_cmd(

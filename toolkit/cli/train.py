@@ -12,7 +12,7 @@ import typer
 
 from toolkit.cli.common import cli_errors, parse_options
 from toolkit.cli.quiet import import_tensorflow
-from toolkit.errors import ConfigError
+from toolkit.core.errors import ConfigError
 
 DataOpt = typer.Option(None, "--data", help="Corpus: folder tree, .jsonl or .csv (default: the polarity corpus).")
 
@@ -42,7 +42,7 @@ def build_config(config_file: Optional[Path], overrides: dict[str, Any], preset:
     config = base.with_overrides(overrides, source="command line", aliases=OPTION_NAMES) if overrides else base
     if not preset:
         return config
-    from toolkit.registry import create_architecture
+    from toolkit.core.registry import create_architecture
 
     arch = create_architecture(config.architecture.name, **config.architecture.options)
     recommended = getattr(arch, "recommended", None)
@@ -115,8 +115,8 @@ def train_cmd(
     config = build_config(config_file, overrides, preset=preset)
     command = "toolkit " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("toolkit") else None
 
-    from toolkit.errors import OutputExistsError
-    from toolkit.serving.atomic import private_tempdir
+    from toolkit.core.errors import OutputExistsError
+    from toolkit.core.atomic import private_tempdir
 
     if out.exists() and not overwrite:
         raise OutputExistsError(f"output folder {out} exists; pass --overwrite to replace it")
@@ -142,8 +142,8 @@ def train_cmd(
 
 def run_cross_validation(config, k: int, out: Path, overwrite: bool, progress: bool, engine: str = "local",
                          address: Optional[str] = None) -> dict:
-    from toolkit.serving.atomic import atomic_dir
-    from toolkit.errors import OutputExistsError
+    from toolkit.core.atomic import atomic_dir
+    from toolkit.core.errors import OutputExistsError
     from toolkit.training.train import cross_validate
 
     if out.exists() and not overwrite:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from toolkit.errors import BundleError, ToolkitError
-from toolkit.serving.bundle import BUNDLE_JSON
+from toolkit.core.errors import BundleError, ToolkitError
+from toolkit.core.bundle import BUNDLE_JSON
 
 FACTORY = "review_sentiment"
 #: Where the shipped default bundle lives (``model = ""``).

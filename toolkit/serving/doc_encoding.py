@@ -27,7 +27,7 @@ words of its runs, in order.
 * A run of several tokens (``does`` + ``n't``) is joined and tokenized as a
   string, cached by its tokens' ``ORTH`` ids.
 
-The ids are then extended with n-grams by :meth:`toolkit.serving.vocab.Vocab.encode_ids_batch`,
+The ids are then extended with n-grams by :meth:`toolkit.core.vocab.Vocab.encode_ids_batch`,
 which needs the strings only of out-of-vocabulary words. The result equals
 ``vocab.encode(tokenizer(doc.text))`` (tests check it on the polarity reviews
 and on edge cases).
@@ -39,7 +39,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from toolkit.serving.vocab import UNK_ID, Vocab
+from toolkit.core.vocab import UNK_ID, Vocab
 
 #: Code of a token that gives no word.
 _NOTHING = -1

@@ -42,7 +42,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from toolkit.errors import ConfigError
+from toolkit.core.errors import ConfigError
 from toolkit.serving.doc_encoding import can_encode_docs
 
 #: ``doc.spans`` key of the explanation terms.

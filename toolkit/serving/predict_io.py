@@ -1,6 +1,6 @@
 """``toolkit predict --file``: score a JSONL, CSV or text-lines file into JSONL, in one process.
 
-Records are read by :func:`toolkit.serving.records.iter_records`; the output is
+Records are read by :func:`toolkit.core.records.iter_records`; the output is
 written to a temporary file beside the target and renamed into place. For
 inputs too large for one process, see :mod:`toolkit.serving.scoring`
 (``toolkit score``).
@@ -14,12 +14,12 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from toolkit.errors import OutputExistsError
-from toolkit.serving.batching import DEFAULT_BATCH_SIZE
-from toolkit.serving.atomic import check_parent_writable, temp_file
-from toolkit.serving.bundle import sha256_file
-from toolkit.serving.records import iter_records
-from toolkit.serving.records import text_field as text_field_value
+from toolkit.core.errors import OutputExistsError
+from toolkit.core.batching import DEFAULT_BATCH_SIZE
+from toolkit.core.atomic import check_parent_writable, temp_file
+from toolkit.core.bundle import sha256_file
+from toolkit.core.records import iter_records
+from toolkit.core.records import text_field as text_field_value
 from toolkit.serving.runtime import Runtime
 
 

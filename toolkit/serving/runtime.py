@@ -39,12 +39,12 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from toolkit.errors import BundleError, ConfigError, ToolkitError, VocabError
-from toolkit.serving.batching import DEFAULT_BATCH_SIZE, empty_width, score_batches
-from toolkit.serving.bundle import INPUT_NAME, OUTPUT_NAME, BundleInfo, read_bundle
-from toolkit.serving.calibration import Calibration
+from toolkit.core.errors import BundleError, ConfigError, ToolkitError, VocabError
+from toolkit.core.batching import DEFAULT_BATCH_SIZE, empty_width, score_batches
+from toolkit.core.bundle import INPUT_NAME, OUTPUT_NAME, BundleInfo, read_bundle
+from toolkit.core.calibration import Calibration
 from toolkit.serving.doc_encoding import DocEncoder, can_encode_docs
-from toolkit.serving.vocab import Vocab
+from toolkit.core.vocab import Vocab
 
 
 # ---------------------------------------------------------------------------
@@ -92,7 +92,7 @@ class Runtime:
 
     Build it with :meth:`Runtime.load`. Attributes: ``labels``, ``tokenizer``,
     ``vocab``, ``length_policy``, ``max_len``, ``min_len``, ``info`` (the
-    :class:`~toolkit.serving.bundle.BundleInfo`) and ``session``. A runtime is safe to
+    :class:`~toolkit.core.bundle.BundleInfo`) and ``session``. A runtime is safe to
     share between threads (onnxruntime sessions are).
     """
 
@@ -106,7 +106,7 @@ class Runtime:
         self.max_len: int = info.max_len
         self.min_len: int = info.min_len
         self._input_dtype = np.int32
-        #: ``bundle.json["calibration"]``, applied to every score (:mod:`toolkit.serving.calibration`).
+        #: ``bundle.json["calibration"]``, applied to every score (:mod:`toolkit.core.calibration`).
         self.calibration = Calibration.from_record(info.meta.get("calibration"), where=f"{info.path}/bundle.json")
         self.temperature: float | None = self.calibration.temperature
         self._empty_score: np.ndarray | None = None
@@ -129,7 +129,7 @@ class Runtime:
                 needs a tokenizer that is not installed (the message names the
                 plugin distribution to install).
         """
-        from toolkit import registry
+        from toolkit.core import registry
 
         info = read_bundle(path, verify=verify)
         tok = info.tokenizer
@@ -241,7 +241,7 @@ class Runtime:
 
     # -- scoring -------------------------------------------------------------------
     def _run(self, batch: np.ndarray) -> np.ndarray:
-        """The model's probabilities for one padded batch, calibrated (:mod:`toolkit.serving.calibration`)."""
+        """The model's probabilities for one padded batch, calibrated (:mod:`toolkit.core.calibration`)."""
         probs = self.session.run([OUTPUT_NAME], {INPUT_NAME: batch})[0]
         if not self.calibration.active:
             return probs

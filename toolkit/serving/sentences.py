@@ -9,7 +9,7 @@ turns.
 
 Sentence boundaries come from a component before this one (``sentencizer``,
 or a parser / ``senter`` of a trained pipeline); a ``Doc`` without them is
-refused with a :class:`~toolkit.errors.ConfigError` naming the fix.
+refused with a :class:`~toolkit.core.errors.ConfigError` naming the fix.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from toolkit.errors import ConfigError
+from toolkit.core.errors import ConfigError
 
 #: ``doc.spans`` key of the scored sentences.
 SPANS_KEY = "sentiment_sentences"

@@ -1,7 +1,7 @@
 """spaCy component ``review_sentiment``: a toolkit bundle scoring ``doc.cats``.
 
 Serving half: this module imports spaCy, numpy and the toolkit serving modules
-(:mod:`toolkit.serving.bundle`, :mod:`toolkit.serving.runtime`) only, never TensorFlow, Keras,
+(:mod:`toolkit.core.bundle`, :mod:`toolkit.serving.runtime`) only, never TensorFlow, Keras,
 tf2onnx or gensim.
 
 The factory is declared with ``@Language.factory`` and exposed through the
@@ -78,10 +78,10 @@ from spacy.tokens import Doc
 from spacy.training import Example, validate_examples
 from spacy.util import minibatch
 
-from toolkit.serving.atomic import as_new_folder, make_temp_dir
+from toolkit.core.atomic import as_new_folder, make_temp_dir
 from toolkit.serving.component_bundle import FACTORY, load_checked, resolve_model, who
-from toolkit.serving.bundle import BundleInfo
-from toolkit.errors import BundleError, ConfigError
+from toolkit.core.bundle import BundleInfo
+from toolkit.core.errors import BundleError, ConfigError
 
 #: The sub-folder of a serialised component that holds its bundle.
 BUNDLE_DIR = "bundle"

@@ -22,7 +22,7 @@ import zlib
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Callable
 
-from toolkit.errors import FetchError
+from toolkit.core.errors import FetchError
 
 logger = logging.getLogger("toolkit.training.fetch")
 

@@ -15,7 +15,7 @@ on predictions for documents the model did not train on:
 
 ``T`` minimises the log loss of ``softmax(log(p) / T)``
 (:func:`scipy.optimize.minimize_scalar`, bounded, over ``log T``). The serving
-half applies it (:mod:`toolkit.serving.calibration`).
+half applies it (:mod:`toolkit.core.calibration`).
 
 ``training.calibration = "length-temperature"`` fits ``T(n) = exp(a + b log n)``
 instead (``n``: the text's model ids; :func:`scipy.optimize.minimize`,
@@ -42,8 +42,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from toolkit.errors import TrainingError
-from toolkit.serving.calibration import LOG_T_RANGE, Calibration
+from toolkit.core.errors import TrainingError
+from toolkit.core.calibration import LOG_T_RANGE, Calibration
 
 CALIBRATION_METHODS = ("none", "temperature", "length-temperature")
 N_BINS = 10
@@ -120,7 +120,7 @@ def calibration_metrics(probs: np.ndarray, y: Sequence[int]) -> dict[str, float]
 def before_after(probs: np.ndarray, y: Sequence[int], calibration: Any, lengths: Any = None) -> dict[str, Any]:
     """``{"before": metrics, "after": metrics}`` of raw and calibrated probabilities.
 
-    ``calibration``: a :class:`~toolkit.serving.calibration.Calibration`, a record, or one temperature
+    ``calibration``: a :class:`~toolkit.core.calibration.Calibration`, a record, or one temperature
     (``None``: none); ``lengths``: model ids per text (``length-temperature`` needs them).
     """
     cal = as_calibration(calibration)

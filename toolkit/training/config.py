@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from toolkit.errors import ConfigError
+from toolkit.core.errors import ConfigError
 
 
 @dataclass
@@ -45,7 +45,7 @@ class VocabConfig:
     min_count: int = 2
     max_size: Optional[int] = None
     ngrams: int = 2
-    unknown: str = "map"  # out-of-vocabulary words: "map" to <unk>, or "drop" them (toolkit.serving.vocab)
+    unknown: str = "map"  # out-of-vocabulary words: "map" to <unk>, or "drop" them (toolkit.core.vocab)
 
 
 @dataclass

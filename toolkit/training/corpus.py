@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from toolkit.errors import CorpusEncodingError, CorpusError
-from toolkit.serving.records import iter_records
-from toolkit.serving.records import text_field as text_field_value
+from toolkit.core.errors import CorpusEncodingError, CorpusError
+from toolkit.core.records import iter_records
+from toolkit.core.records import text_field as text_field_value
 
 POLARITY_ENV = "TOOLKIT_POLARITY_DIR"
 #: The polarity corpus's folder names -> the labels models and ``doc.cats`` use.
@@ -167,7 +167,7 @@ _FIELD_HINT = "--text-field / --label-field"
 
 
 def _load_records(path: Path, text_field: str, label_field: str, encoding: str, allowed: tuple[str, ...]) -> Corpus:
-    """A corpus from a JSONL or CSV/TSV file (streamed by :func:`toolkit.serving.records.iter_records`)."""
+    """A corpus from a JSONL or CSV/TSV file (streamed by :func:`toolkit.core.records.iter_records`)."""
     docs = []
     for lineno, record in iter_records(path, (text_field, label_field), encoding=encoding, error=CorpusError,
                                        encoding_error=CorpusEncodingError, field_hint=_FIELD_HINT, allowed=allowed):

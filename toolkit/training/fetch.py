@@ -23,7 +23,7 @@ import re
 import tempfile
 from pathlib import Path
 
-from toolkit.errors import FetchError
+from toolkit.core.errors import FetchError
 from toolkit.training.archive import _download, _remove, _say, _unpack
 
 __all__ = ["POLARITY_URL", "fetch_polarity", "verify_polarity", "EXPECTED_PER_LABEL"]

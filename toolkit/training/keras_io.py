@@ -15,7 +15,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from toolkit.errors import ModelFolderError, TrainingError
+from toolkit.core.errors import ModelFolderError, TrainingError
 
 
 @contextmanager
@@ -49,7 +49,7 @@ def load_keras_model(path: str | os.PathLike, meta: dict[str, Any] | None = None
     When loading fails and ``meta`` (the folder's ``model.json``) names an
     architecture that is not installed, the error names the package to install.
     """
-    from toolkit import registry
+    from toolkit.core import registry
 
     _, keras = import_tf()
     registry.get_components("architecture")  # imports architecture plugins, registering their custom objects

@@ -14,10 +14,10 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from toolkit import registry
-from toolkit.errors import EmbeddingError, TrainingError
-from toolkit.serving.batching import pad, score_batches
-from toolkit.serving.vocab import Vocab
+from toolkit.core import registry
+from toolkit.core.errors import EmbeddingError, TrainingError
+from toolkit.core.batching import pad, score_batches
+from toolkit.core.vocab import Vocab
 from toolkit.training.config import Config
 from toolkit.training.corpus import Corpus
 from toolkit.training.keras_io import keras_predict_fn

@@ -1,10 +1,10 @@
 """The trained-model folder: written by ``toolkit train``, read by ``evaluate`` and ``export``.
 
-One module owns the format (see docs/formats.md), as :mod:`toolkit.serving.bundle`
+One module owns the format (see docs/formats.md), as :mod:`toolkit.core.bundle`
 owns the bundle's: ``model.keras``, ``vocab.txt``, ``config.toml``,
 ``model.json``, ``metrics.json``, ``test_data.npz`` and ``training_curve.png``.
 The folder is written into a temporary folder next to the target and renamed
-into place (:func:`toolkit.serving.atomic.atomic_dir`), so an error or a
+into place (:func:`toolkit.core.atomic.atomic_dir`), so an error or a
 signal leaves a complete folder or none.
 """
 
@@ -17,10 +17,10 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from toolkit.errors import ModelFolderError
-from toolkit.serving.batching import LENGTH_POLICIES, pad
-from toolkit.serving.atomic import atomic_dir
-from toolkit.serving.bundle import BUNDLE_JSON, VOCAB_FILE
+from toolkit.core.errors import ModelFolderError
+from toolkit.core.batching import LENGTH_POLICIES, pad
+from toolkit.core.atomic import atomic_dir
+from toolkit.core.bundle import BUNDLE_JSON, VOCAB_FILE
 
 MODEL_FORMAT = "toolkit-model"
 MODEL_FORMAT_VERSION = 1

@@ -14,7 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
-from toolkit.errors import EmbeddingError
+from toolkit.core.errors import EmbeddingError
 from toolkit.training.embeddings.neighbours import pca_2d
 
 

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from toolkit import registry
+from toolkit.core import registry
 from toolkit.training.corpus import Corpus, load_corpus, train_test_split
-from toolkit.errors import OutputExistsError, VocabError
-from toolkit.serving.vocab import Vocab
+from toolkit.core.errors import OutputExistsError, VocabError
+from toolkit.core.vocab import Vocab
 
 
 def tokenize_texts(texts: Sequence[str], tokenizer: Any, progress: bool = False,

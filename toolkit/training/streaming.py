@@ -33,10 +33,10 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from toolkit.errors import CorpusError
-from toolkit.serving.records import iter_records
-from toolkit.serving.records import text_field as text_field_value
-from toolkit.serving.vocab import PAD, UNK, UNK_ID, Vocab, add_ngrams
+from toolkit.core.errors import CorpusError
+from toolkit.core.records import iter_records
+from toolkit.core.records import text_field as text_field_value
+from toolkit.core.vocab import PAD, UNK, UNK_ID, Vocab, add_ngrams
 
 STREAM_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".tsv": "tsv", ".parquet": "parquet"}
 CHUNK_DOCS = 2000  # documents per counted chunk (bounds the memory of one chunk's token lists)
@@ -275,7 +275,7 @@ def count_vocab(config: Any, sources: Sequence[Path], *, engine: str = "local", 
     Equal to ``Vocab.build`` over the tokenized training documents, and ``nb_counts`` to the
     counts :func:`toolkit.training.loop.nb_token_weights` forms from their encoded ids.
     """
-    from toolkit import registry
+    from toolkit.core import registry
 
     v = config.vocab
     tok = registry.create_tokenizer(config.tokenizer.name, **config.tokenizer.options)
@@ -356,8 +356,8 @@ def batch_stream(sources: Sequence[Path], config: Any, vocab: Vocab, labels: Seq
     """Endless padded ``(ids, labels)`` batches of this worker's training documents (every ``world``-th
     document from ``rank``, test documents left out), pass after pass over the files, shuffled within a
     window of ``window_batches`` batches (sorted by length in it for ``dynamic``); memory: one window."""
-    from toolkit import registry
-    from toolkit.serving.batching import pad
+    from toolkit.core import registry
+    from toolkit.core.batching import pad
 
     tok = registry.create_tokenizer(config.tokenizer.name, **config.tokenizer.options)
     index = {label: i for i, label in enumerate(labels)}

@@ -12,10 +12,11 @@ from typing import Any, Callable
 
 import numpy as np
 
-from toolkit import __version__, registry
-from toolkit.errors import OutputExistsError, TrainingError
-from toolkit.serving.atomic import check_parent_writable
-from toolkit.serving.vocab import Vocab
+from toolkit import __version__
+from toolkit.core import registry
+from toolkit.core.errors import OutputExistsError, TrainingError
+from toolkit.core.atomic import check_parent_writable
+from toolkit.core.vocab import Vocab
 from toolkit.training.config import Config
 from toolkit.training.corpus import Corpus, k_folds, load_corpus, require_labels, train_test_split
 from toolkit.training.keras_io import load_keras_model
@@ -84,7 +85,7 @@ def model_meta(config: Config, result: FitResult) -> dict[str, Any]:
 
 def check_output_folder(out_dir: Path) -> None:
     """Refuse an output folder that cannot be written before any work: a file in its place, or a
-    parent folder that cannot be created or written (:func:`toolkit.serving.atomic.check_parent_writable`)."""
+    parent folder that cannot be created or written (:func:`toolkit.core.atomic.check_parent_writable`)."""
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputExistsError(f"output {out_dir} is a file; choose a folder path for --out")
     check_parent_writable(out_dir, "output folder")

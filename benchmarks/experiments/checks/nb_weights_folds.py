@@ -9,14 +9,14 @@ Results: nb_weights_folds.log. The built-in option is now `cnn` `bag_weights="nb
 import sys, json, time, os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
-from toolkit import registry
+from toolkit.core import registry
 from toolkit.training import loop as T
 from toolkit.training.train import evaluate_fit
 from toolkit.training.config import Config
 from toolkit.training.corpus import load_polarity, k_folds
 from toolkit.training.architectures.cnn import CNN
 from toolkit.training.architectures import _common as c
-from toolkit.hookspecs import hookimpl
+from toolkit.core.hookspecs import hookimpl
 
 mode = sys.argv[1]; folds_wanted = [int(x) for x in sys.argv[2].split(",")]; alpha = float(sys.argv[3]) if len(sys.argv) > 3 else 1.0
 STATE = {}

@@ -11,7 +11,7 @@ import sys, time, json
 import numpy as np
 from toolkit.training.corpus import load_polarity, train_test_split
 from toolkit.serving.tokenizers.nltk_style import NltkStyleTokenizer
-from toolkit.serving.vocab import Vocab
+from toolkit.core.vocab import Vocab
 from toolkit.training.loop import set_seed
 
 seed = int(sys.argv[1]); out = sys.argv[2]; drop_oov = sys.argv[3] == "drop"

@@ -15,7 +15,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 @pytest.fixture
 def registered():
     """The plugin registered on a fresh registry; unregistered afterwards."""
-    from toolkit import registry
+    from toolkit.core import registry
 
     from toolkit_fasttext import __version__, plugin
 

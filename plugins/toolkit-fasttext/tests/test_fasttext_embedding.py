@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from toolkit.errors import EmbeddingError
-from toolkit.serving.vocab import Vocab
+from toolkit.core.vocab import Vocab
 
 DOCS = [
     ["wonderful", "film", "superb", "acting", "the", "story", "moves"],

@@ -53,7 +53,7 @@ def run_server(bundle: Any, settings: Optional[ServeSettings] = None) -> None:
         timeout_graceful_shutdown=_grace(settings), lifespan="on", server_header=False, access_log=settings.access_log,
     )
     if settings.workers > 1:
-        from toolkit.serving.bundle import read_bundle
+        from toolkit.core.bundle import read_bundle
 
         read_bundle(bundle, verify=settings.verify)  # fail here, once, rather than in every worker
         settings.resolved_api_key()

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Optional
 
-from toolkit.errors import ConfigError
+from toolkit.core.errors import ConfigError
 
 ENV_BUNDLE = "TOOLKIT_SERVE_BUNDLE"
 ENV_SETTINGS = "TOOLKIT_SERVE_SETTINGS"

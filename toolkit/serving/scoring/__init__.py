@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from toolkit.errors import InputError
+from toolkit.core.errors import InputError
 
 ENGINES = ("local", "ray", "spark")
 DEFAULT_BATCH_ROWS = 4096

@@ -18,7 +18,7 @@ from typing import Any, Sequence, Union
 
 import numpy as np
 
-from toolkit.errors import BundleError, InputError, ScoringError, ToolkitError
+from toolkit.core.errors import BundleError, InputError, ScoringError, ToolkitError
 
 BundleSource = Union[str, os.PathLike, bytes]
 DEFAULT_BUNDLE = Path(__file__).resolve().parents[1] / "models" / "default"
@@ -43,7 +43,7 @@ def output_columns(labels: Sequence[str], label_column: str = "label") -> list[s
 
 
 def bundle_labels(bundle: Path) -> list[str]:
-    from toolkit.serving.bundle import read_bundle
+    from toolkit.core.bundle import read_bundle
 
     return list(read_bundle(bundle, verify=False).labels)
 
@@ -135,7 +135,7 @@ def toolkit_error_in_text(exc: BaseException) -> ToolkitError | None:
     """A toolkit error raised in a worker and carried back only as text (Ray's and Spark's tracebacks)."""
     import re
 
-    from toolkit import errors
+    from toolkit.core import errors
 
     texts = []
     item: Any = exc
@@ -144,7 +144,7 @@ def toolkit_error_in_text(exc: BaseException) -> ToolkitError | None:
             break
         texts.append(str(item))
         item = getattr(item, "cause", None) or item.__cause__
-    found = re.search(r"toolkit\.errors\.(\w+): \[E\d+\] ([^\n]*)", "\n".join(texts))
+    found = re.search(r"toolkit\.core\.errors\.(\w+): \[E\d+\] ([^\n]*)", "\n".join(texts))
     cls = getattr(errors, found.group(1), None) if found else None
     if found is None or not (isinstance(cls, type) and issubclass(cls, ToolkitError)):
         return None

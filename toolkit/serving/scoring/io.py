@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from toolkit.errors import InputError, OutputExistsError
+from toolkit.core.errors import InputError, OutputExistsError
 
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 OUTPUT_FORMATS = ("parquet", "jsonl")

@@ -18,7 +18,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from toolkit.errors import ScoringError
+from toolkit.core.errors import ScoringError
 from toolkit.serving.scoring.core import TableScorer, with_scores
 from toolkit.serving.scoring.io import FileSink, Job, read_chunks, text_values
 

@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from toolkit.errors import ScoringError, ToolkitError
+from toolkit.core.errors import ScoringError, ToolkitError
 from toolkit.serving.scoring.core import engine_failure
 from toolkit.serving.scoring.io import Job, count_rows, remove, temp_path
 
@@ -120,7 +120,7 @@ def score_ray(jobs: Sequence[Job], bundle: Path, advance: Callable[[int], None],
               text_field: str, label_column: str, fmt: str, batch_rows: int, concurrency: int | None,
               address: str | None, num_cpus: int | None, ship: str, show_progress: bool = False) -> None:
     """Score every job with Ray Data; each output is a folder of ``part-*`` files."""
-    from toolkit.ray_cluster import RaySession, import_ray
+    from toolkit.core.ray_cluster import RaySession, import_ray
     from toolkit.serving.scoring.core import pack_bundle
 
     ray = import_ray(("data",), "Ray Data")  # binds a local Ray to 127.0.0.1 (set before Ray is imported)

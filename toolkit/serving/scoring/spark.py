@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from toolkit.errors import InputError, ScoringError, ToolkitError
+from toolkit.core.errors import InputError, ScoringError, ToolkitError
 from toolkit.serving.scoring.core import engine_failure
 from toolkit.serving.scoring.io import Job, count_rows, temp_path
 

@@ -9,7 +9,7 @@ optional Porter stemming).
 rule-based tokenizer from a blank pipeline, with optional filters; it also takes
 a spaCy ``Doc`` directly.
 
-Both are registered as ordinary plugins (see :mod:`toolkit.registry`).
+Both are registered as ordinary plugins (see :mod:`toolkit.core.registry`).
 """
 
 from __future__ import annotations

@@ -24,10 +24,10 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any, Callable
 
-from toolkit.contracts import Tokenizer
-from toolkit.errors import ConfigError
-from toolkit.hookspecs import hookimpl
-from toolkit.options import check_bool, check_int
+from toolkit.core.contracts import Tokenizer
+from toolkit.core.errors import ConfigError
+from toolkit.core.hookspecs import hookimpl
+from toolkit.core.options import check_bool, check_int
 
 _PUNCT_TABLE = str.maketrans("", "", string.punctuation)
 _STOPWORDS_RESOURCE = "stopwords_en.txt"

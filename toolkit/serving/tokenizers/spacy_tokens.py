@@ -15,10 +15,10 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-from toolkit.contracts import Tokenizer
-from toolkit.errors import ConfigError
-from toolkit.hookspecs import hookimpl
-from toolkit.options import check_bool, check_str
+from toolkit.core.contracts import Tokenizer
+from toolkit.core.errors import ConfigError
+from toolkit.core.hookspecs import hookimpl
+from toolkit.core.options import check_bool, check_str
 
 if TYPE_CHECKING:  # pragma: no cover
     from spacy.language import Language

@@ -1,7 +1,7 @@
 """Shared pieces of the built-in architectures: option constants, rules and Keras helpers.
 
-Option values are checked with :mod:`toolkit.options`, ``build()``'s arguments
-with :meth:`toolkit.contracts.Architecture.check_build_args`.
+Option values are checked with :mod:`toolkit.core.options`, ``build()``'s arguments
+with :meth:`toolkit.core.contracts.Architecture.check_build_args`.
 
 Importing this module is light (no TensorFlow/Keras); the helpers that need
 Keras receive it, or import it inside the function.
@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from toolkit.errors import ConfigError
-from toolkit.options import check_bool
+from toolkit.core.errors import ConfigError
+from toolkit.core.options import check_bool
 
 ACTIVATIONS = ("relu", "gelu", "elu", "selu", "tanh", "swish")
 GLOBAL_POOLINGS = ("max", "avg", "max+avg", "hierarchical")

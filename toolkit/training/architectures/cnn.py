@@ -29,9 +29,9 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
-from toolkit.contracts import LENGTH_POLICIES, Architecture
-from toolkit.hookspecs import hookimpl
-from toolkit.options import check_bool, check_choice, check_float, check_int, check_int_list
+from toolkit.core.contracts import LENGTH_POLICIES, Architecture
+from toolkit.core.hookspecs import hookimpl
+from toolkit.core.options import check_bool, check_choice, check_float, check_int, check_int_list
 from toolkit.training.architectures import _common as c
 
 POOLINGS = c.GLOBAL_POOLINGS + ("local-max",)

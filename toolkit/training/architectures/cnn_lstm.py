@@ -26,10 +26,10 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
-from toolkit.contracts import Architecture
-from toolkit.errors import ConfigError
-from toolkit.hookspecs import hookimpl
-from toolkit.options import check_bool, check_choice, check_float, check_int
+from toolkit.core.contracts import Architecture
+from toolkit.core.errors import ConfigError
+from toolkit.core.hookspecs import hookimpl
+from toolkit.core.options import check_bool, check_choice, check_float, check_int
 from toolkit.training.architectures import _common as c
 
 

@@ -15,8 +15,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from toolkit.errors import CorpusError
-from toolkit.serving.vocab import Vocab
+from toolkit.core.errors import CorpusError
+from toolkit.core.vocab import Vocab
 from toolkit.training.streaming import (CHUNK_DOCS, STREAM_SUFFIXES, VocabCounter, count_chunk, encode_counts,
                                         is_test)
 
@@ -56,7 +56,7 @@ def count_ray(pairs_fn, tokenizer, ngrams, min_count, words=None, unigrams_only=
     words_ref = ray.put(words) if words is not None else None
 
     def count_batch(batch: dict) -> dict:
-        from toolkit import registry
+        from toolkit.core import registry
 
         tokenizer_ = registry.create_tokenizer(tok_name, **tok_options)
         words_ = ray.get(words_ref) if words_ref is not None else None
@@ -90,7 +90,7 @@ def encode_counts_ray(config, sources, vocab, labels, chunk_docs, test_share=Non
     index = {label: i for i, label in enumerate(labels)}
 
     def encode_batch(batch: dict) -> dict:
-        from toolkit import registry
+        from toolkit.core import registry
 
         tokens, ngrams, unknown = ray.get(vocab_ref)
         tokenizer_ = registry.create_tokenizer(tok_name, **tok_options)

@@ -35,7 +35,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from toolkit.errors import OutputExistsError, TrainingError
+from toolkit.core.errors import OutputExistsError, TrainingError
 from toolkit.training.config import Config
 from toolkit.training.distributed import RaySession, failure_summary, import_ray
 
@@ -79,8 +79,8 @@ def train_worker(cfg: dict[str, Any]) -> None:
 
     tf.get_logger().setLevel("ERROR")
     strategy = tf.distribute.MultiWorkerMirroredStrategy()  # TF_CONFIG is set by Ray Train
-    from toolkit import registry
-    from toolkit.serving.vocab import Vocab
+    from toolkit.core import registry
+    from toolkit.core.vocab import Vocab
     from toolkit.training.loop import _make_optimizer, build_model, embedding_matrix, set_seed
     from toolkit.training.streaming import batch_stream
 
@@ -253,7 +253,7 @@ def train_distributed(config: Config, out_dir: str | os.PathLike, *, workers: in
                             "training loss); set training.validation_share = 0")
     import_ray()
     from ray.train import FailureConfig, RunConfig, ScalingConfig
-    from toolkit import registry
+    from toolkit.core import registry
     from toolkit.training.streaming import count_vocab
 
     t0 = time.perf_counter()
@@ -316,7 +316,7 @@ def train_distributed(config: Config, out_dir: str | os.PathLike, *, workers: in
 def _finish(config, out_dir, stats, arch, max_len, best_weights, state, final, sources, test_share, test_docs, *,
             workers, train_seconds, overwrite, command) -> dict[str, Any]:
     """Evaluate the best weights on the test split and write the model folder."""
-    from toolkit import registry
+    from toolkit.core import registry
     from toolkit.training.loop import FitResult, Prepared, build_model, predict_ids
     from toolkit.training.metrics import classification_metrics
     from toolkit.training.model_folder import write_model_folder

@@ -34,10 +34,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from toolkit.errors import ConfigError, OutputExistsError, TrainingError
+from toolkit.core.errors import ConfigError, OutputExistsError, TrainingError
 from toolkit.training.config import Config
 from toolkit.training.distributed import RaySession, failure_summary, import_ray
-from toolkit.serving.atomic import write_text_atomic
+from toolkit.core.atomic import write_text_atomic
 
 MODES = ("grid", "random")
 OBJECTIVES = ("cv", "validation")
@@ -285,7 +285,7 @@ def run_search(space_file: str | os.PathLike, out: str | os.PathLike, config: Co
                resume: bool = False, overwrite: bool = False, engine: str = "ray", address: str | None = None,
                concurrency: int | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run the search of ``space_file`` over ``config``; write the results table and the best config to ``out``."""
-    from toolkit import registry
+    from toolkit.core import registry
     from toolkit.training.corpus import k_folds
     from toolkit.training.train import load_training_corpus
 

@@ -1,7 +1,7 @@
 """Embedding providers and word-vector files.
 
 Providers (registered through the ``register_embeddings`` hook), each an
-:class:`toolkit.contracts.EmbeddingProvider`:
+:class:`toolkit.core.contracts.EmbeddingProvider`:
 
 - ``learned``: no initial matrix; the model learns the embedding (``dim``).
 - ``word2vec``: gensim Word2Vec trained on the training documents, or a file.

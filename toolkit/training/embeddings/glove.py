@@ -23,10 +23,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from toolkit.contracts import EmbeddingProvider
-from toolkit.errors import EmbeddingError
-from toolkit.hookspecs import hookimpl
-from toolkit.options import check_bool, check_int, check_path
+from toolkit.core.contracts import EmbeddingProvider
+from toolkit.core.errors import EmbeddingError
+from toolkit.core.hookspecs import hookimpl
+from toolkit.core.options import check_bool, check_int, check_path
 from toolkit.training.embeddings.matrix import build_matrix
 from toolkit.training.embeddings.vectors import WORD2VEC_BINARY, file_dim, read_vectors
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from toolkit.contracts import EmbeddingProvider
-from toolkit.hookspecs import hookimpl
-from toolkit.options import check_int
+from toolkit.core.contracts import EmbeddingProvider
+from toolkit.core.hookspecs import hookimpl
+from toolkit.core.options import check_int
 
 
 class LearnedEmbedding(EmbeddingProvider):

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from toolkit.errors import EmbeddingError
+from toolkit.core.errors import EmbeddingError
 
 #: Standard deviation of Keras' default embedding initialiser, uniform(-0.05, 0.05).
 KERAS_INIT_STD = 0.05 / math.sqrt(3.0)

@@ -9,7 +9,7 @@ from typing import Sequence
 
 import numpy as np
 
-from toolkit.errors import EmbeddingError
+from toolkit.core.errors import EmbeddingError
 
 
 def _unit_rows(vectors: np.ndarray) -> np.ndarray:

@@ -11,7 +11,7 @@ Formats (see :func:`detect_format`):
     and ``dim`` little-endian float32 values (gensim and the original C tool
     also write a newline after each vector; it is optional here).
 
-Every problem a user can cause is an :class:`~toolkit.errors.EmbeddingError`
+Every problem a user can cause is an :class:`~toolkit.core.errors.EmbeddingError`
 naming the file and the line (text) or the vector number (binary). numpy only.
 """
 
@@ -26,7 +26,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from toolkit.errors import EmbeddingError
+from toolkit.core.errors import EmbeddingError
 
 GLOVE = "glove"
 WORD2VEC = "word2vec"

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from toolkit.serving.bundle import BUNDLE_JSON, INPUT_NAME, MODEL_FILE, OUTPUT_NAME, VOCAB_FILE, read_bundle, sha256_file
+from toolkit.core.bundle import BUNDLE_JSON, INPUT_NAME, MODEL_FILE, OUTPUT_NAME, VOCAB_FILE, read_bundle, sha256_file
 
 
 def library_versions() -> dict[str, str]:

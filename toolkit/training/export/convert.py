@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from toolkit.errors import ExportError
-from toolkit.serving.bundle import INPUT_NAME, OUTPUT_NAME
+from toolkit.core.errors import ExportError
+from toolkit.core.bundle import INPUT_NAME, OUTPUT_NAME
 from toolkit.training.keras_io import import_tf, quiet_logs
 
 MIN_OPSET = 17

@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from toolkit.serving.batching import score_batches
-from toolkit.serving.bundle import INPUT_NAME, OUTPUT_NAME
+from toolkit.core.batching import score_batches
+from toolkit.core.bundle import INPUT_NAME, OUTPUT_NAME
 
 #: Largest absolute difference of probabilities allowed between Keras and ONNX.
 PARITY_TOLERANCE = 1e-4

@@ -16,7 +16,7 @@ passes; the bundle appears under its final name only when complete):
    (recorded in ``bundle.json["onnx"]["rewrites"]``);
 3. runs ``onnx.checker.check_model`` (full check, with shape inference);
 4. parity: scores the test split with Keras and with onnxruntime on the very
-   same padded batches (:func:`toolkit.serving.batching.score_batches`, as the runtime
+   same padded batches (:func:`toolkit.core.batching.score_batches`, as the runtime
    batches them) and refuses the export unless the largest absolute difference
    of probabilities is <= 1e-4 and every predicted label agrees;
 5. optionally quantizes (``quantize="int8"``: onnxruntime dynamic
@@ -38,9 +38,9 @@ from typing import Any
 
 import numpy as np
 
-from toolkit.errors import ExportError, OutputExistsError
-from toolkit.serving.atomic import atomic_dir, check_parent_writable
-from toolkit.serving.bundle import BUNDLE_JSON, CARD_FILE, MODEL_FILE, VOCAB_FILE, finalize_bundle
+from toolkit.core.errors import ExportError, OutputExistsError
+from toolkit.core.atomic import atomic_dir, check_parent_writable
+from toolkit.core.bundle import BUNDLE_JSON, CARD_FILE, MODEL_FILE, VOCAB_FILE, finalize_bundle
 from toolkit.training.export.card import bundle_meta, model_card
 from toolkit.training.export.convert import MIN_OPSET, check_onnx, convert_to_onnx, rewrite_graph
 from toolkit.training.export.parity import (

@@ -18,8 +18,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from toolkit.contracts import LENGTH_POLICIES
-from toolkit.errors import BundleError, ConfigError, VocabError
+from toolkit.core.contracts import LENGTH_POLICIES
+from toolkit.core.errors import BundleError, ConfigError, VocabError
 
 __all__ = [
     "DEFAULT_BATCH_SIZE", "LENGTH_POLICIES", "MAX_PADDING", "MIN_BUCKET_CELLS", "batch_width", "check_policy",

@@ -26,8 +26,8 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from toolkit.errors import VocabError
-from toolkit.serving.atomic import temp_file
+from toolkit.core.errors import VocabError
+from toolkit.core.atomic import temp_file
 
 PAD = "<pad>"
 UNK = "<unk>"

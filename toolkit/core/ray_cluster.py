@@ -16,7 +16,7 @@ import os
 import socket
 from typing import Any, Sequence
 
-from toolkit.errors import ClusterError
+from toolkit.core.errors import ClusterError
 
 CONNECT_TIMEOUT_S = 10.0  # how long a cluster address may take to accept a connection
 RAY_EXTRA = 'pip install "toolkit[ray]"'

@@ -11,9 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 import toolkit
-from toolkit import registry
+from toolkit.core import registry
 from toolkit.cli import app
-from toolkit.errors import ContractError, RegistryError
+from toolkit.core.errors import ContractError, RegistryError
 
 
 class UpperTokenizer:
@@ -153,7 +153,7 @@ def test_entry_point_plugins_load_by_allow_list_and_import_failures_are_named(tm
     script = textwrap.dedent('''
         import json, sys, warnings
         sys.path.insert(0, sys.argv[1])
-        from toolkit import registry
+        from toolkit.core import registry
         warnings.simplefilter("ignore")
         print(json.dumps({"tokenizers": sorted(registry.get_tokenizers()),
                           "errors": registry.load_errors(),

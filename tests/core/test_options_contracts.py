@@ -1,4 +1,4 @@
-"""toolkit.options (the one place for option checks) and toolkit.contracts (base classes and the
+"""toolkit.core.options (the one place for option checks) and toolkit.core.contracts (base classes and the
 duck-typed contract check the registry runs)."""
 
 from __future__ import annotations
@@ -11,16 +11,16 @@ import pytest
 import toolkit
 from boundary import assert_serving_only, report_code
 from spacy_helpers import run_python
-from toolkit import registry
-from toolkit.contracts import (
+from toolkit.core import registry
+from toolkit.core.contracts import (
     Architecture,
     EmbeddingProvider,
     Tokenizer,
     check_contract,
     contract_problems,
 )
-from toolkit.errors import ConfigError, ContractError, EmbeddingError, RegistryError
-from toolkit.options import (
+from toolkit.core.errors import ConfigError, ContractError, EmbeddingError, RegistryError
+from toolkit.core.options import (
     check_bool,
     check_choice,
     check_float,
@@ -40,7 +40,7 @@ def message(excinfo) -> str:
 
 
 # ---------------------------------------------------------------------------
-# toolkit.options: every checker's message
+# toolkit.core.options: every checker's message
 # ---------------------------------------------------------------------------
 @pytest.mark.parametrize("call, expected", [
     (lambda: check_int(0, "n", minimum=1, component=WHO),
@@ -126,12 +126,12 @@ def test_builtin_messages_name_the_component():
 
 def test_options_and_contracts_import_the_standard_library_only():
     code = report_code() + (
-        "import json, toolkit.options, toolkit.contracts; print(json.dumps(_boundary_report(('numpy', 'spacy'))))")
+        "import json, toolkit.core.options, toolkit.core.contracts; print(json.dumps(_boundary_report(('numpy', 'spacy'))))")
     assert_serving_only(run_python(code, env={"TOOLKIT_LOAD_PLUGINS": ""}))  # and not even numpy or spaCy
 
 
 # ---------------------------------------------------------------------------
-# toolkit.contracts: base classes
+# toolkit.core.contracts: base classes
 # ---------------------------------------------------------------------------
 class Shout(Tokenizer):
     name = "shout"

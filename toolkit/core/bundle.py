@@ -18,7 +18,7 @@ order included, can change unnoticed; format 2), the fields serving needs are
 present and sane, every listed file has its recorded size and sha256, and the
 tokenizer it names is installed.
 
-Bundles are written with :func:`toolkit.serving.atomic.atomic_dir` (complete
+Bundles are written with :func:`toolkit.core.atomic.atomic_dir` (complete
 or not at all).
 """
 
@@ -31,10 +31,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from toolkit.errors import BundleError, RegistryError
-from toolkit.serving.atomic import write_json
-from toolkit.serving.batching import LENGTH_POLICIES
-from toolkit.serving.vocab import UNKNOWN_POLICIES
+from toolkit.core.errors import BundleError, RegistryError
+from toolkit.core.atomic import write_json
+from toolkit.core.batching import LENGTH_POLICIES
+from toolkit.core.vocab import UNKNOWN_POLICIES
 
 #: The bundle format this toolkit writes, and the newest it reads. Version 2 added ``bundle_id``
 #: (version-1 bundles are still read, with their per-file checks only).
@@ -118,7 +118,7 @@ class BundleInfo:
     max_len: int
     min_len: int
     ngrams: int = 1
-    unknown: str = "map"  # out-of-vocabulary words: "map" to <unk> or "drop" (toolkit.serving.vocab)
+    unknown: str = "map"  # out-of-vocabulary words: "map" to <unk> or "drop" (toolkit.core.vocab)
     format_version: int = FORMAT_VERSION
     files: dict[str, str] = field(default_factory=dict)
     #: ``sha256:...`` over bundle.json (and through ``files``, every file). Recorded and checked from
@@ -298,7 +298,7 @@ def _no_constant(name: str) -> Any:
 
 def check_tokenizer_installed(tokenizer: dict[str, Any], bundle_path: str | os.PathLike = "") -> None:
     """Raise :class:`BundleError` naming the plugin to install when the tokenizer is unknown."""
-    from toolkit import registry
+    from toolkit.core import registry
 
     try:
         registry.require("tokenizer", tokenizer, where=f"bundle {bundle_path}" if bundle_path else "")

@@ -3,7 +3,7 @@
 Each hook is handed a ``register(name, factory)`` callback. A plugin calls it
 once per component it provides. Implementations may accept fewer arguments than
 the spec (pluggy's rule), so these specs can grow without breaking plugins.
-The component contracts are :mod:`toolkit.contracts`: subclass its base classes
+The component contracts are :mod:`toolkit.core.contracts`: subclass its base classes
 (``toolkit.Tokenizer``, ``toolkit.EmbeddingProvider``, ``toolkit.Architecture``),
 or return any object with the members below; ``docs/plugins.md`` has the guide.
 """

@@ -23,7 +23,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from toolkit.errors import OutputExistsError, OutputNotWritableError
+from toolkit.core.errors import OutputExistsError, OutputNotWritableError
 
 
 TEMP_MARK = "toolkit-tmp"

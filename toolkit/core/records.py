@@ -4,8 +4,8 @@
 line (or CSV row) at a time, so memory does not grow with the file. It checks
 what every caller needs (valid JSON objects, a header, the required fields)
 and raises one-line errors that name the file, the line and the field, as the
-caller's error class (a corpus loader passes :class:`~toolkit.errors.CorpusError`,
-prediction :class:`~toolkit.errors.InputError`). Serving half: stdlib only.
+caller's error class (a corpus loader passes :class:`~toolkit.core.errors.CorpusError`,
+prediction :class:`~toolkit.core.errors.InputError`). Serving half: stdlib only.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from toolkit.errors import InputError, ToolkitError
+from toolkit.core.errors import InputError, ToolkitError
 
 #: File suffix -> record format.
 RECORD_FORMATS = {

@@ -4,7 +4,7 @@ skeleton, and broken plugins that must not take the toolkit down.
 
 Registry basics (hand-registered plugins, a clash, a hook that raises, a
 factory breaking the contract, entry points and the allow-list) are in
-tests/test_registry.py; here the same failures come through *installed* entry
+tests/core/test_registry.py; here the same failures come through *installed* entry
 points, the `toolkit plugins` listing and `toolkit train`.
 """
 
@@ -26,11 +26,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from toolkit import hookspecs, registry
+from toolkit.core import hookspecs, registry
 from toolkit.cli import app
-from toolkit.errors import ContractError, RegistryError
+from toolkit.core.errors import ContractError, RegistryError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs" / "plugins.md"
 EXAMPLE = "toolkit-fasttext"
 EXAMPLE_DIR = REPO / "plugins" / EXAMPLE
@@ -169,7 +169,7 @@ def undocumented(hooks: dict[str, list[str]], docs: str) -> list[str]:
 
 
 def hook_test_files() -> list[Path]:
-    files = [p for p in (REPO / "tests").glob("*.py")]
+    files = [p for p in (REPO / "tests").rglob("*.py")]
     files += list((REPO / "plugins").glob("*/tests/*.py"))
     return files
 

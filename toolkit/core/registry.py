@@ -25,8 +25,8 @@ from typing import Any, Callable
 
 import pluggy
 
-from toolkit import hookspecs
-from toolkit.errors import ContractError, PluginLoadError, RegistryError, ToolkitError
+from toolkit.core import hookspecs
+from toolkit.core.errors import ContractError, PluginLoadError, RegistryError, ToolkitError
 
 ENTRY_POINT_GROUP = "toolkit"
 ENV_LOAD_PLUGINS = "TOOLKIT_LOAD_PLUGINS"
@@ -385,16 +385,16 @@ def require(kind: str, record: dict[str, Any], where: str = "") -> Registration:
     return lookup(kind, record.get("name"), record=record, where=where)
 
 
-# What each kind of component must provide: the contracts live in toolkit.contracts
+# What each kind of component must provide: the contracts live in toolkit.core.contracts
 # (base classes, and the duck-typed check run on every component built here).
 def create(kind: str, name: str, **options: Any) -> Any:
     """Build component ``name`` of ``kind`` with ``options`` and check its contract.
 
-    The check (:func:`toolkit.contracts.check_contract`) is by duck typing: a
-    subclass of the base classes in :mod:`toolkit.contracts` passes, and so
+    The check (:func:`toolkit.core.contracts.check_contract`) is by duck typing: a
+    subclass of the base classes in :mod:`toolkit.core.contracts` passes, and so
     does any object with the right members.
     """
-    from toolkit.contracts import check_contract
+    from toolkit.core.contracts import check_contract
 
     reg = lookup(kind, name)
     where = f"{kind} {name!r} from plugin {reg.plugin!r} ({reg.distribution})"

@@ -11,9 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 from toolkit.cli import app
-from toolkit.errors import VocabError
-from toolkit.serving.batching import pad, pad_dynamic, pad_fixed
-from toolkit.serving.vocab import PAD, UNK, Vocab, add_ngrams
+from toolkit.core.errors import VocabError
+from toolkit.core.batching import pad, pad_dynamic, pad_fixed
+from toolkit.core.vocab import PAD, UNK, Vocab, add_ngrams
 
 
 def test_ids_reserved_and_ordered_by_frequency():

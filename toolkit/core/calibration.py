@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from toolkit.errors import BundleError
+from toolkit.core.errors import BundleError
 
 #: Calibration methods a bundle may name.
 METHODS = ("none", "temperature", "length-temperature")
