@@ -85,8 +85,7 @@ def keras_vs_runtime(model_dir: Path, bundle: Path, texts: list[str], repeat: in
     runtime = Runtime.load(bundle)
     model = load_keras_model(Path(model_dir) / "model.keras")
     policy, max_len, min_len = runtime.length_policy, runtime.max_len, runtime.min_len
-    tokens = runtime.tokenize(texts)
-    ids = runtime.encode(tokens)
+    ids = runtime.encode(texts)
 
     def run_with(predict):
         return score_batches(ids, predict, policy=policy, max_len=max_len, min_len=min_len, batch_size=BATCH)
@@ -110,8 +109,8 @@ def keras_vs_runtime(model_dir: Path, bundle: Path, texts: list[str], repeat: in
         seconds = best_of(fn, repeat=repeat)
         results[name] = {"model_seconds": seconds, "model_docs_per_s": len(texts) / seconds}
     # Tokenization + encoding + model, end to end from raw text.
-    end_to_end = best_of(lambda: runtime.score_texts(texts, batch_size=BATCH), repeat=repeat)
-    tokenize_s = best_of(lambda: runtime.encode(runtime.tokenize(texts)), repeat=repeat)
+    end_to_end = best_of(lambda: runtime.score(texts, batch_size=BATCH), repeat=repeat)
+    tokenize_s = best_of(lambda: runtime.encode(texts), repeat=repeat)
     results["runtime"].update({"end_to_end_seconds": end_to_end, "end_to_end_docs_per_s": len(texts) / end_to_end,
                                "tokenize_encode_seconds": tokenize_s})
     for name in ("keras_predict", "keras_tf_function"):
@@ -190,16 +189,16 @@ def spacy_pipelines(bundle: Path, texts: list[str], peers: dict[str, Any] | None
 
 def component_breakdown(nlp, texts: list[str], repeat: int = 5) -> dict[str, float]:
     """Where ``review_sentiment``'s time goes, per 200 docs (best of ``repeat``): the spaCy
-    tokenizer (for scale), encoding the Docs (``Runtime.encode_docs``: cached ORTH ids, what
+    tokenizer (for scale), encoding the Docs (``Runtime.encode``: cached ORTH ids, what
     the component does), the onnxruntime calls, and the whole component; and, for comparison,
     the text path it replaces (``Doc.text``, the tokenizer's cleaning, vocabulary encoding)."""
     runtime = nlp.get_pipe("review_sentiment").runtime
     docs = list(nlp.tokenizer.pipe(texts))
-    ids = runtime.encode_docs(docs)
+    ids = runtime.encode(docs)
     parts = {
         "spacy_tokenizer": lambda: list(nlp.tokenizer.pipe(texts)),
-        "encode_docs": lambda: [runtime.encode_docs(docs[i : i + BATCH]) for i in range(0, len(docs), BATCH)],
-        "text_path": lambda: runtime.encode(runtime.tokenize([d.text for d in docs])),
+        "encode_docs": lambda: [runtime.encode(docs[i : i + BATCH]) for i in range(0, len(docs), BATCH)],
+        "text_path": lambda: runtime.encode([d.text for d in docs]),
         "model": lambda: [runtime.score_ids(ids[i : i + BATCH], batch_size=BATCH) for i in range(0, len(ids), BATCH)],
         "component": lambda: list(nlp.get_pipe("review_sentiment").pipe(iter(docs), batch_size=BATCH)),
     }
@@ -261,7 +260,7 @@ def scaling(bundle: Path, texts: list[str], sizes=(100, 1000, 10000), repeat: in
     rows = []
     for n in sizes:
         docs = [texts[i % len(texts)] for i in range(n)]
-        seconds = best_of(lambda docs=docs: runtime.score_texts(docs, batch_size=BATCH), repeat=repeat, warmup=0
+        seconds = best_of(lambda docs=docs: runtime.score(docs, batch_size=BATCH), repeat=repeat, warmup=0
                           if n > 1000 else 1)
         rows.append({"n_docs": n, "seconds": seconds, "docs_per_s": n / seconds, "ms_per_doc": 1000 * seconds / n})
     # Short texts (the first sentence of each review) vs full reviews; and for a dynamic-length model,
@@ -269,7 +268,7 @@ def scaling(bundle: Path, texts: list[str], sizes=(100, 1000, 10000), repeat: in
     short = [t.strip().split("\n")[0] for t in texts]
     length_rows = []
     for name, docs in (("first sentence", short), ("full review", texts)):
-        ids = runtime.encode(runtime.tokenize(docs))
+        ids = runtime.encode(docs)
         dyn = best_of(lambda ids=ids: runtime.score_ids(ids, batch_size=BATCH), repeat=repeat)
         row = {"docs": name, "mean_ids": float(np.mean([min(len(x), runtime.max_len) for x in ids])),
                "docs_per_s": len(docs) / dyn, "policy": runtime.length_policy}

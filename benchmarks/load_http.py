@@ -14,7 +14,7 @@ What it does, in one run on one machine:
 3. An asyncio client (one keep-alive HTTP/1.1 connection per concurrent
    caller) sends one-review requests to the default server at concurrency 1
    and 8, each bounded by ``--seconds`` and ``--max-requests``.
-4. Concurrency 64: the three servers and in-process ``Runtime.score_texts``
+4. Concurrency 64: the three servers and in-process ``Runtime.score``
    (batch 64, the same reviews) take turns in slices of 5 s (at least 5
    slices) until each has had
    ``--seconds``, so the other work on this machine weighs on all of them
@@ -364,11 +364,11 @@ def run(quick: bool = False, bundle: Path = DEFAULT_BUNDLE, out: Optional[Path] 
     texts = polarity_texts()
     labels = read_bundle(bundle, verify=False).labels
     rt = Runtime.load(bundle)  # onnxruntime's default threads, as a user scoring in process would
-    expected = rt.score_texts(texts, batch_size=64)  # warm-up, and the reference scores
+    expected = rt.score(texts, batch_size=64)  # warm-up, and the reference scores
 
     def in_process_pass() -> float:
         t0 = time.perf_counter()
-        rt.score_texts(texts, batch_size=64)
+        rt.score(texts, batch_size=64)
         return time.perf_counter() - t0
 
     results: dict[str, Any] = {
@@ -466,7 +466,7 @@ def markdown(results: dict[str, Any]) -> str:
         f"Load test of `toolkit serve` on 127.0.0.1 ({results['machine']['cores']} cores shared by the client, the "
         f"servers and other work: load average (1 min) {results['load_average_at_start'][0]:.1f} at the start, "
         f"{results['load_average_at_end'][0]:.1f} at the end), one review per request, {results['seconds_per_level']:g} s "
-        f"per row. At concurrency 64 the three servers and in-process `Runtime.score_texts` (batch 64, the same "
+        f"per row. At concurrency 64 the three servers and in-process `Runtime.score` (batch 64, the same "
         f"{results['documents']} reviews) took turns in {results['levels'][-1]['slices']} slices each; in process: "
         f"{base['docs_per_s']:.0f} docs/s (best pass {base['best_docs_per_s']:.0f}). Server CPU is per document "
         f"answered, all worker processes.",

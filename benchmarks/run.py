@@ -169,9 +169,9 @@ def _runtime_docs_per_s(bundle: Path, texts: list[str]) -> dict[str, float]:
     from .common import best_of
 
     runtime = Runtime.load(bundle)
-    ids = runtime.encode(runtime.tokenize(texts))
+    ids = runtime.encode(texts)
     model_s = best_of(lambda: runtime.score_ids(ids, batch_size=64), repeat=3)
-    e2e_s = best_of(lambda: runtime.score_texts(texts, batch_size=64), repeat=3)
+    e2e_s = best_of(lambda: runtime.score(texts, batch_size=64), repeat=3)
     return {"model_docs_per_s": len(texts) / model_s, "end_to_end_docs_per_s": len(texts) / e2e_s}
 
 

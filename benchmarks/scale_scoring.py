@@ -9,7 +9,7 @@ sentences, so lengths vary like short reviews) as 10 Parquet files in a
 temporary folder, deleted afterwards. Every run happens in its own
 process, so the peak memory (VmHWM) is that run's driver alone:
 
-* ``bare``: ``Runtime.score_texts`` over the same files, one process, nothing written
+* ``bare``: ``Runtime.score`` over the same files, one process, nothing written
   (run first and last; the faster of the two is the reference, as the load of a shared
   machine drifts);
 * ``local-1``, ``local-2``: ``score_files(engine="local", workers=1|2)``;
@@ -102,7 +102,7 @@ def child(spec: dict) -> dict:
         docs = 0
         for path in inputs:
             for batch in pq.ParquetFile(path).iter_batches(batch_size=4096, columns=["text"]):
-                docs += len(runtime.score_texts(batch.column(0).to_pylist()))
+                docs += len(runtime.score(batch.column(0).to_pylist()))
     else:
         from toolkit.serving.scoring import score_files
 

@@ -292,7 +292,7 @@ def part_explain(args, results) -> None:
         words = e.words
         rand = rng.sample(words, min(5, len(words)))
         variants = [text, _cut(text, top5), _cut(text, rand)]
-        p = rt.score_texts(variants)[:, pos]
+        p = rt.score(variants)[:, pos]
         wins += (p[0] - p[1]) > (p[0] - p[2])
     results["explain"] = {"reviews": len(texts), "ms_per_review": round(ms, 1),
                           "mean_words": float(np.mean([len(t.split()) for t in texts])),

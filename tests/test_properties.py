@@ -100,8 +100,8 @@ def test_tokenizer_is_whitespace_separable(a, b):
 def test_doc_and_string_get_the_same_ids(runtimes, nlp, texts):
     rt = runtimes["dynamic"]
     docs = [nlp.make_doc(text) for text in texts]
-    from_docs = [list(map(int, ids)) for ids in rt.encode_docs(docs)]
-    from_text = [list(map(int, ids)) for ids in rt.encode(rt.tokenize(texts))]
+    from_docs = [list(map(int, ids)) for ids in rt.encode(docs)]
+    from_text = [list(map(int, ids)) for ids in rt.encode(texts)]
     assert from_docs == from_text
 
 
@@ -138,7 +138,7 @@ def test_vocab_ids_in_range_and_file_round_trip(work, docs, probe, ngrams, min_c
 @given(texts=st.lists(ANY_TEXT, max_size=20))
 def test_probabilities_are_finite_and_sum_to_one(runtimes, policy, texts):
     rt = runtimes[policy]
-    probs = rt.score_texts(texts)
+    probs = rt.score(texts)
     assert probs.shape == (len(texts), len(rt.labels)) and probs.dtype == np.float32
     assert np.isfinite(probs).all() and (probs >= 0).all()
     assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
@@ -149,8 +149,8 @@ def test_probabilities_are_finite_and_sum_to_one(runtimes, policy, texts):
 @given(texts=st.lists(ANY_TEXT, min_size=1, max_size=20), batch_size=st.integers(1, 25))
 def test_scores_do_not_depend_on_the_batch_size(runtimes, texts, batch_size):
     rt = runtimes["fixed"]  # every row padded to max_len: a row's score is its own
-    alone = np.concatenate([rt.score_texts([t], batch_size=1) for t in texts])
-    assert np.abs(rt.score_texts(texts, batch_size=batch_size) - alone).max() <= 1e-6
+    alone = np.concatenate([rt.score([t], batch_size=1) for t in texts])
+    assert np.abs(rt.score(texts, batch_size=batch_size) - alone).max() <= 1e-6
 
 
 @given(texts=st.lists(ANY_TEXT, min_size=1, max_size=20), batch_size=st.integers(1, 25))
@@ -159,8 +159,8 @@ def test_dynamic_scores_do_not_depend_on_neighbours_of_equal_width(runtimes, tex
     from toolkit.core.batching import pad
 
     rt = runtimes["dynamic"]
-    ids = rt.encode(rt.tokenize(texts))
-    probs = rt.score_texts(texts, batch_size=batch_size)
+    ids = rt.encode(texts)
+    probs = rt.score(texts, batch_size=batch_size)
     for row, doc_ids in zip(probs, ids):
         if doc_ids:  # empty documents get the fixed empty score
             widths = [pad([doc_ids], w, "fixed").shape[1] for w in range(max(len(doc_ids), rt.min_len), rt.max_len + 1)]

@@ -61,22 +61,3 @@ print(json.dumps({"labels": [o["label"] for o in out], **_boundary_report()}))
     result = run_python(code, str(DEFAULT), env={"TOOLKIT_LOAD_PLUGINS": ""})
     assert result["labels"][0] == "POSITIVE"
     assert_serving_only(result)
-
-
-def _imports(path: Path) -> list[str]:
-    names = []
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            names += [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names.append(node.module)
-    return names
-
-
-def test_no_serving_module_imports_the_training_half_or_the_cli():
-    offenders = {
-        str(path.relative_to(SERVING)): bad
-        for path in sorted(SERVING.rglob("*.py"))
-        if (bad := [n for n in _imports(path) if n.startswith(("toolkit.training", "toolkit.cli"))])
-    }
-    assert offenders == {}

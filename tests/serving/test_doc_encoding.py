@@ -160,11 +160,11 @@ def test_only_whitespace_separable_tokenizers():
 
 @pytest.mark.skipif(not (DEFAULT_MODEL_DIR / "bundle.json").is_file(), reason="shipped default model not built")
 def test_polarity_test_reviews_through_the_runtime(polarity_path, nlp):
-    """The 200 test reviews: Runtime.encode_docs (cached path) == tokenizing doc.text, and equal scores."""
+    """The 200 test reviews: Runtime.encode (cached path) == tokenizing doc.text, and equal scores."""
     _, test = train_test_split(load_polarity(polarity_path))
     docs = list(nlp.pipe(test.texts))
     rt = Runtime.load(DEFAULT_MODEL_DIR)
-    fast = rt.encode_docs(docs)
-    slow = rt.encode(rt.tokenize([d.text for d in docs]))
+    fast = rt.encode(docs)
+    slow = rt.encode([d.text for d in docs])
     assert [list(map(int, f)) for f in fast] == slow
     np.testing.assert_array_equal(rt.score_ids(fast), rt.score_ids(slow))

@@ -42,7 +42,7 @@ def test_weights_are_the_models_own(runtime):
         assert weights[word] == pytest.approx(-3.0, abs=1e-4)
     assert abs(weights["plot"]) < 1e-4 and abs(weights["film"]) < 1e-4  # neutral words move nothing
     assert weights["cast"] == pytest.approx(-0.02, abs=1e-4)  # an unknown word: <unk> weighs (0.01, -0.01)
-    p = runtime.score_texts([TEXT])[0, 1]
+    p = runtime.score([TEXT])[0, 1]
     assert e.probability == pytest.approx(float(p), abs=1e-6)
     # the terms: strongest first, no overlaps, labelled by the direction they push
     assert [abs(t.weight) for t in e.terms] == sorted((abs(t.weight) for t in e.terms), reverse=True)
@@ -148,7 +148,7 @@ def test_deletion_test_on_50_test_reviews():
         top5 = [t for t in e.terms if t.weight > 0][:5]
         rand = rng.sample(e.words, 5)
         variants = [text] + [_cut(text, terms) for terms in (top5, rand)]
-        p = rt.score_texts(variants)[:, pos]
+        p = rt.score(variants)[:, pos]
         wins += (p[0] - p[1]) > (p[0] - p[2])
     assert wins >= 40, f"{wins}/50"
 

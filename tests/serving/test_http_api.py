@@ -87,7 +87,7 @@ def test_score_texts_in_order_equal_the_runtime(client, runtime):
     assert body["model"] == "default"
     assert body["labels"] == runtime.labels
     assert len(body["results"]) == len(TEXTS)
-    expected = runtime.score_texts(TEXTS)
+    expected = runtime.score(TEXTS)
     for row, result in zip(expected, body["results"]):
         got = np.array([result["probabilities"][label] for label in runtime.labels])
         np.testing.assert_allclose(got, row, atol=1e-6)
@@ -263,14 +263,14 @@ def test_openapi_schema_and_docs(client):
 def test_scoring_error_fails_only_that_request(client_for, runtime):
     client = client_for(max_wait_ms=50)
     service = client.app.state.service
-    real = service.runtime.score_texts
+    real = service.runtime.score
 
     def flaky(texts, batch_size=64):
         if any("BOOM" in t for t in texts):
             raise ValueError("tokenizer exploded\non two lines")
         return real(texts, batch_size=batch_size)
 
-    service.runtime.score_texts = flaky
+    service.runtime.score = flaky
     results = {}
 
     def call(name, texts):
@@ -289,7 +289,7 @@ def test_scoring_error_fails_only_that_request(client_for, runtime):
         good = results[f"good{i}"]
         assert good.status_code == 200
         probs = good.json()["results"][0]["probabilities"]
-        np.testing.assert_allclose([probs[lab] for lab in runtime.labels], runtime.score_texts([TEXTS[i]])[0], atol=1e-6)
+        np.testing.assert_allclose([probs[lab] for lab in runtime.labels], runtime.score([TEXTS[i]])[0], atol=1e-6)
     assert client.post("/v1/score", json={"text": "still alive"}).status_code == 200
     values = metric_values(client.get("/metrics").text)
     assert values[("toolkit_scoring_errors_total", ())] == 1

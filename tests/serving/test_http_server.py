@@ -118,7 +118,7 @@ def test_concurrent_callers_get_their_own_answers_batched_together(server):
     rt = Runtime.load(BUNDLE)
     callers, rounds = 32, 3
     texts = synthetic_reviews(callers * 2, words=(200, 600), seed=1)
-    expected = rt.score_texts(texts)
+    expected = rt.score(texts)
     failures: list[str] = []
     barrier = threading.Barrier(callers)
 

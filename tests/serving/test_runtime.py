@@ -192,7 +192,7 @@ def test_unknown_word_policy_travels_with_the_bundle(dyn_bundle):
     meta = json.loads((dyn_bundle / "bundle.json").read_text())
     text = ["great zzzunseen film qqq"]
     mapped = Runtime.load(dyn_bundle)
-    assert mapped.vocab.unknown == "map" and 1 in mapped.encode(mapped.tokenize(text))[0]
+    assert mapped.vocab.unknown == "map" and 1 in mapped.encode(text)[0]
     with pytest.raises(BundleError, match="does not match its bundle_id"):  # an edited bundle.json is refused
         rewrite_meta(dyn_bundle, vocab={**meta["vocab"], "unknown": "drop"})
         Runtime.load(dyn_bundle)
@@ -201,7 +201,7 @@ def test_unknown_word_policy_travels_with_the_bundle(dyn_bundle):
     finalize_bundle(dyn_bundle, {**meta, "vocab": {**meta["vocab"], "unknown": "drop"}})  # as export writes it
     dropped = Runtime.load(dyn_bundle)
     assert dropped.vocab.unknown == "drop"
-    assert dropped.encode(dropped.tokenize(text))[0] == [dropped.vocab.id_of("great"), dropped.vocab.id_of("film")]
+    assert dropped.encode(text)[0] == [dropped.vocab.id_of("great"), dropped.vocab.id_of("film")]
 
 
 def test_invalid_json_names_the_file(dyn_bundle):
@@ -310,7 +310,7 @@ TEXTS = [
 
 def expected_scores(rt: Runtime, texts, batch_size: int) -> np.ndarray:
     """Closed-form scores of the toy model under the runtime's batching."""
-    ids = rt.encode(rt.tokenize(texts))
+    ids = rt.encode(texts)
     return score_batches(ids, mf.toy_scores, policy=rt.length_policy, max_len=rt.max_len, min_len=rt.min_len,
                          batch_size=batch_size)
 
@@ -329,12 +329,12 @@ def test_runtime_loads_and_exposes_the_bundle(dyn_bundle):
 @pytest.mark.parametrize("batch_size", [1, 2, 64])
 def test_scores_follow_the_length_policy(tmp_path, policy, batch_size):
     rt = Runtime.load(mf.make_onnx_bundle(tmp_path / "b", policy=policy, max_len=8, min_len=3))
-    got = rt.score_texts(TEXTS, batch_size=batch_size)
+    got = rt.score(TEXTS, batch_size=batch_size)
     assert got.dtype == np.float32 and got.shape == (len(TEXTS), 2)
     np.testing.assert_allclose(got, expected_scores(rt, TEXTS, batch_size), atol=1e-6)
     np.testing.assert_allclose(got.sum(axis=1), 1.0, atol=1e-6)
     if policy == "fixed":  # every row padded to max_len, whatever the batch
-        ids = pad_fixed(rt.encode(rt.tokenize(TEXTS)), 8)
+        ids = pad_fixed(rt.encode(TEXTS), 8)
         np.testing.assert_allclose(got, mf.toy_scores(ids), atol=1e-6)
 
 
@@ -345,9 +345,9 @@ def test_predict_labels_and_probabilities(dyn_bundle):
     assert set(out[0]["probabilities"]) == {"NEGATIVE", "POSITIVE"}
     assert abs(sum(out[0]["probabilities"].values()) - 1) < 1e-6
     assert rt.predict(TEXTS[0]) == rt.predict([TEXTS[0]])  # a single str is one text
-    assert rt.score_texts([]).shape == (0, 2)
+    assert rt.score([]).shape == (0, 2)
     with pytest.raises(TypeError, match="single str"):
-        rt.score_texts("a text, not a list")
+        rt.score("a text, not a list")
 
 
 @pytest.mark.parametrize("policy, width", [("dynamic", 3), ("fixed", 8)])
@@ -356,7 +356,7 @@ def test_empty_and_whitespace_text_get_the_all_padding_score(tmp_path, policy, w
     defined = mf.toy_scores(np.zeros((1, width), dtype=np.int32))[0]
     np.testing.assert_allclose(rt.empty_score, defined, atol=1e-6)
     for batch in ([""], ["   \n\t "], ["", TEXTS[0], "  ", TEXTS[3]], ["", ""]):
-        scores = rt.score_texts(batch, batch_size=2)
+        scores = rt.score(batch, batch_size=2)
         for text, row in zip(batch, scores):
             if not text.strip():
                 np.testing.assert_allclose(row, defined, atol=1e-6)
@@ -366,8 +366,8 @@ def test_one_megabyte_text_is_truncated_to_max_len(dyn_bundle):
     rt = Runtime.load(dyn_bundle)
     text = ("great " + "x" * 20 + " ") * (1_000_000 // 27)
     assert len(text) >= 999_000
-    assert len(rt.encode(rt.tokenize([text]))[0]) == rt.max_len
-    score = rt.score_texts([text])[0]
+    assert len(rt.encode([text])[0]) == rt.max_len
+    score = rt.score([text])[0]
     first_eight = np.asarray([[rt.vocab.id_of("great"), 1] * 4], dtype=np.int32)  # "xxx..." is out of vocabulary
     np.testing.assert_allclose(score, mf.toy_scores(first_eight)[0], atol=1e-6)
 
@@ -379,7 +379,7 @@ def test_score_docs_hands_docs_to_the_tokenizer(tmp_path):
     rt = Runtime.load(mf.make_onnx_bundle(tmp_path / "b", tokenizer=tokenizer))
     nlp = spacy.blank("en")
     docs = [nlp.make_doc(t) for t in TEXTS[:3] + [""]]
-    np.testing.assert_allclose(rt.score_docs(docs), rt.score_texts(TEXTS[:3] + [""]), atol=1e-6)
+    np.testing.assert_allclose(rt.score(docs), rt.score(TEXTS[:3] + [""]), atol=1e-6)
 
 
 def test_bad_threads_value(dyn_bundle):

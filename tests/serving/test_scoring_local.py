@@ -68,7 +68,7 @@ def texts(polarity_path) -> list[str]:
 @pytest.fixture(scope="module")
 def reference(texts) -> tuple[np.ndarray, list[str]]:
     runtime = Runtime.load(BUNDLE)
-    probs = runtime.score_texts(texts)
+    probs = runtime.score(texts)
     return probs, runtime.label_of(probs)
 
 
@@ -229,7 +229,7 @@ def test_killed_run_then_resume_gives_the_full_output(tmp_path, polarity_path):
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert len(summary["skipped"]) == len(finished) and len(summary["files"]) == files - len(finished)
-    probs = Runtime.load(BUNDLE).score_texts(texts)
+    probs = Runtime.load(BUNDLE).score(texts)
     for k in range(files):
         table = pq.read_table(out / f"part{k}.parquet")
         assert table.column("id").to_pylist() == [k * 100_000 + i for i in range(len(texts))]

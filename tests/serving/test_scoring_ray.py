@@ -57,7 +57,7 @@ def check(out: pa.Table, texts: list[str], offset: int) -> None:
     assert out.column("text").to_pylist() == texts
     assert out.column("stars").to_pylist() == [i % 5 for i in range(len(texts))]
     runtime = Runtime.load(BUNDLE)
-    probs = runtime.score_texts(texts)
+    probs = runtime.score(texts)
     got = np.stack([out.column("p_NEGATIVE").to_numpy(), out.column("p_POSITIVE").to_numpy()], axis=1)
     assert np.abs(got - probs).max() <= 1e-6
     assert out.column("label").to_pylist() == runtime.label_of(probs)

@@ -45,7 +45,7 @@ def texts(polarity_path) -> list[str]:
 @pytest.fixture(scope="module")
 def reference(texts):
     runtime = Runtime.load(BUNDLE)
-    probs = runtime.score_texts(texts)
+    probs = runtime.score(texts)
     return probs, runtime.label_of(probs)
 
 

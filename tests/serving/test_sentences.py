@@ -37,7 +37,7 @@ def test_sentence_spans_cover_the_sentences_exactly(bundle):
         assert [(s.start, s.end) for s in spans] == [(s.start, s.end) for s in sents]
         assert spans[0].start == 0 and spans[-1].end == len(doc)
         assert all(a.end == b.start for a, b in zip(spans, spans[1:]))  # no gaps, no overlaps
-        expected = rt.score_texts([s.text for s in sents])
+        expected = rt.score([s.text for s in sents])
         for span, row in zip(spans, expected):
             cats = span._.get(CATS_ATTR)
             assert list(cats) == rt.labels

@@ -107,7 +107,7 @@ def test_add_pipe_with_explicit_bundle_sets_cats(any_bundle):
 def test_cats_equal_the_runtime_scores(any_bundle):
     """The component adds nothing of its own: its cats are the runtime's probabilities."""
     nlp = make_nlp(any_bundle)
-    expected = Runtime.load(any_bundle).score_texts(REVIEWS)
+    expected = Runtime.load(any_bundle).score(REVIEWS)
     docs = list(nlp.pipe(REVIEWS, batch_size=3))
     got = np.array([[doc.cats[label] for label in LABELS] for doc in docs])
     np.testing.assert_allclose(got, expected, atol=1e-6)
@@ -572,7 +572,7 @@ def test_trained_and_exported_bundle_serves_from_spacy(real_bundle, tmp_path):
     component = nlp.get_pipe("review_sentiment")
     assert component.labels == tuple(model_factory.LABELS)
     got = np.array([[doc.cats[label] for label in component.labels] for doc in docs])
-    np.testing.assert_allclose(got, Runtime.load(real_bundle).score_texts(texts), atol=1e-6)
+    np.testing.assert_allclose(got, Runtime.load(real_bundle).score(texts), atol=1e-6)
     assert docs[0].cats["POSITIVE"] > docs[0].cats["NEGATIVE"]
     assert docs[1].cats["NEGATIVE"] > docs[1].cats["POSITIVE"]
 

@@ -160,11 +160,11 @@ def test_bundle_round_trip_keeps_the_temperature(calibrated, tmp_path):
     assert record == json.loads((root / "model" / "model.json").read_text())["calibration"]
     texts = ["The wonderful superb film.", "A boring tedious plot and an awful ending.", "film"]
     rt = Runtime.load(bundle)
-    ours = rt.score_texts(texts)
+    ours = rt.score(texts)
     raw_rt = Runtime.load(bundle)
     raw_rt.calibration = Calibration()
-    raw = raw_rt.score_texts(texts)
-    lengths = [len(x) for x in rt.encode(rt.tokenize(texts))]
+    raw = raw_rt.score(texts)
+    lengths = [len(x) for x in rt.encode(texts)]
     assert np.allclose(ours, Calibration.from_record(record).apply(raw, lengths), atol=1e-7)
     assert not np.allclose(ours, raw, atol=1e-3)
 

@@ -153,8 +153,8 @@ def test_runtime_scores_equal_keras_scores(exported):
     name, model_dir, bundle = exported
     rt = Runtime.load(bundle)
     model = load_keras(model_dir)
-    probs = rt.score_texts(TEXTS, batch_size=8)
-    ids = rt.encode(rt.tokenize(TEXTS))
+    probs = rt.score(TEXTS, batch_size=8)
+    ids = rt.encode(TEXTS)
     # Keras on the very batches the runtime builds (sorted buckets under the dynamic policy).
     keras_probs = score_batches(ids, keras_predict_fn(model), policy=rt.length_policy, max_len=rt.max_len,
                                 min_len=rt.min_len, batch_size=8)

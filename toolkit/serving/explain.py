@@ -124,7 +124,7 @@ def _variant_ids(runtime: Any, tokens: list[str], spans: list[tuple[int, int]], 
         pos = np.concatenate(part)
         bounds = np.concatenate(([0], np.cumsum([len(k) for k in part])))
         ids = vocab.encode_ids_batch(unigram[pos], bounds, lambda i, pos=pos: tokens[int(pos[i])])
-        out.extend(np.asarray(x)[: runtime.max_len] for x in ids)
+        out.extend(ids)  # cut to max_len where they are scored (Runtime.score_ids)
     return out
 
 
@@ -162,7 +162,7 @@ def explain_texts(runtime: Any, texts: Sequence[str], *, label: str | None = Non
             probs = runtime.score_ids(_variant_ids(runtime, tokens, spans, units), batch_size=batch_size)
         else:
             variants = [text] + [_without(text, [words[w] for w in unit]) for unit in units]
-            probs = runtime.score_texts(variants, batch_size=batch_size)
+            probs = runtime.score(variants, batch_size=batch_size)
         j = explained_label(runtime.labels, probs[0], label)
         lo = log_odds(probs, j)
         weights = lo[0] - lo[1:]

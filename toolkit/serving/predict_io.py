@@ -61,7 +61,7 @@ def predict_file(
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out, _progress(progress, len(records)) as advance:
             for begin in range(0, len(records), chunk_size):
                 chunk = records[begin : begin + chunk_size]
-                probs = rt.score_texts([text for _, text in chunk], batch_size=batch_size)
+                probs = rt.score([text for _, text in chunk], batch_size=batch_size)
                 for offset, ((extra, _), rec) in enumerate(zip(chunk, rt.to_records(probs))):
                     counts[rec["label"]] += 1
                     out.write(json.dumps({"index": begin + offset, **extra, **rec}, ensure_ascii=False) + "\n")

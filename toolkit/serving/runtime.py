@@ -8,6 +8,10 @@ checks ``sys.modules`` in a fresh process).
     >>> rt.predict(["A gripping, beautifully shot film."])
     [{'label': 'POSITIVE', 'probabilities': {'NEGATIVE': 0.08, 'POSITIVE': 0.92}}]
 
+One entry for each kind of input: :meth:`Runtime.score` (texts or spaCy ``Doc``
+objects), :meth:`Runtime.score_ids` (model ids, what :meth:`Runtime.encode`
+gives), and :meth:`Runtime.predict` (texts, as records).
+
 Scoring pipeline: text -> tokenizer (rebuilt from the registry by the name and
 config recorded in ``bundle.json``) -> vocabulary ids (n-grams added as at
 training, truncated to ``max_len``) -> padded batches -> one onnxruntime
@@ -229,17 +233,56 @@ class Runtime:
                 f"{len(self.labels)} labels ({', '.join(self.labels)})"
             )
 
-    # -- encoding ----------------------------------------------------------------
-    def encode(self, token_lists: Iterable[Sequence[str]]) -> list[list[int]]:
-        """Vocabulary ids of each token list (n-grams as at training), truncated to ``max_len``."""
-        if isinstance(token_lists, str):
-            raise TypeError("encode() takes a list of token lists, got a str; use score_texts() for texts")
-        token_lists = list(token_lists)
-        if any(isinstance(tokens, str) for tokens in token_lists):
-            raise TypeError("encode() takes a list of token lists; one item is a str, not a list of tokens")
-        return [ids[: self.max_len] for ids in self.vocab.encode_many(token_lists)]
+    # -- the entries: texts or Docs, and model ids --------------------------------------
+    def encode(self, inputs: Sequence[Any]) -> list[Sequence[int]]:
+        """Model ids of each input (a ``str`` or a spaCy ``Doc``), n-grams as at training, cut to ``max_len``.
 
-    # -- scoring -------------------------------------------------------------------
+        Docs go through :class:`toolkit.serving.doc_encoding.DocEncoder` when the
+        tokenizer declares ``whitespace_separable`` (``nltk`` does): the same ids as
+        tokenizing ``doc.text``, from the tokens' cached strings. Any other tokenizer
+        gets each input as it is (a spaCy-based one uses a ``Doc``'s tokens).
+        """
+        if isinstance(inputs, str):
+            raise TypeError("expected a list of texts or Docs, got a single str; wrap it in a list")
+        inputs = list(inputs)
+        if inputs and can_encode_docs(self.tokenizer) and all(_is_doc(doc) for doc in inputs):
+            with self._doc_lock:
+                if self._doc_encoder is None:
+                    self._doc_encoder = DocEncoder(self.tokenizer, self.vocab)
+                ids = self._doc_encoder.encode(inputs)
+        else:
+            ids = self.vocab.encode_many([self.tokenizer(item) for item in inputs])
+        return [seq[: self.max_len] for seq in ids]
+
+    def score(self, inputs: Sequence[Any], batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
+        """Probabilities [n, n_labels] (float32, input order, label order) of texts or spaCy ``Doc`` objects."""
+        return self.score_ids(self.encode(inputs), batch_size=batch_size)
+
+    def score_ids(
+        self,
+        id_lists: Sequence[Sequence[int]],
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        progress: Callable[[int], None] | None = None,
+    ) -> np.ndarray:
+        """Probabilities [n, n_labels] of documents given as model ids (what :meth:`encode` returns).
+
+        Batched by :func:`toolkit.core.batching.score_batches`, the one batching routine: ids
+        beyond ``max_len`` are dropped and an empty document gets :attr:`empty_score`.
+        """
+        id_lists = list(id_lists)
+        if not id_lists:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        return score_batches(
+            id_lists, self._run, policy=self.length_policy, max_len=self.max_len, min_len=self.min_len,
+            batch_size=batch_size, dtype=self._input_dtype, progress=progress,
+        )
+
+    def predict(self, texts: Sequence[str] | str, batch_size: int = DEFAULT_BATCH_SIZE) -> list[dict[str, Any]]:
+        """Label and probabilities of each text (a single str gives a list of one): :meth:`score` as records."""
+        if isinstance(texts, str):
+            texts = [texts]
+        return self.to_records(self.score(texts, batch_size=batch_size))
+
     def _run(self, batch: np.ndarray) -> np.ndarray:
         """The model's probabilities for one padded batch, calibrated (:mod:`toolkit.core.calibration`)."""
         probs = self.session.run([OUTPUT_NAME], {INPUT_NAME: batch})[0]
@@ -249,61 +292,12 @@ class Runtime:
 
     @property
     def empty_score(self) -> np.ndarray:
-        """Probabilities given to a document with no tokens (an all-padding row), [n_labels]."""
+        """Probabilities given to a document with no tokens (one all-padding row), [n_labels]."""
         if self._empty_score is None:
-            width = empty_width(self.length_policy, self.max_len, self.min_len)
-            self._empty_score = np.asarray(self._run(np.zeros((1, width), dtype=self._input_dtype))[0], dtype=np.float32)
+            self._empty_score = self.score_ids([[]])[0]
         return self._empty_score
 
-    def score_ids(
-        self,
-        id_lists: Sequence[Sequence[int]],
-        batch_size: int = DEFAULT_BATCH_SIZE,
-        progress: Callable[[int], None] | None = None,
-    ) -> np.ndarray:
-        """Probabilities [n, n_labels] float32, in input order and label order."""
-        id_lists = list(id_lists)
-        if not id_lists:
-            return np.zeros((0, len(self.labels)), dtype=np.float32)
-
-        return score_batches(
-            id_lists, self._run, policy=self.length_policy, max_len=self.max_len, min_len=self.min_len,
-            batch_size=batch_size, dtype=self._input_dtype, progress=progress,
-        )
-
-    def score_tokens(self, token_lists: Sequence[Sequence[str]], batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
-        return self.score_ids(self.encode(token_lists), batch_size=batch_size)
-
-    def tokenize(self, texts: Iterable[Any]) -> list[list[str]]:
-        """Tokens of each text (a str, or a spaCy ``Doc`` for tokenizers that take one)."""
-        if isinstance(texts, str):
-            raise TypeError("expected a list of texts, got a single str; wrap it in a list")
-        return [self.tokenizer(text) for text in texts]
-
-    def score_texts(self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
-        """Probabilities [n, n_labels] of raw texts."""
-        return self.score_tokens(self.tokenize(texts), batch_size=batch_size)
-
-    def encode_docs(self, docs: Sequence[Any]) -> list[Sequence[int]]:
-        """Vocabulary ids of spaCy ``Doc`` objects, truncated to ``max_len``.
-
-        A tokenizer that declares ``whitespace_separable`` (``nltk`` does) is
-        applied through :class:`toolkit.serving.doc_encoding.DocEncoder`: the same ids as
-        tokenizing ``doc.text``, from the tokens' cached strings. Any other
-        tokenizer gets the ``Doc`` as it is (a spaCy-based one uses its tokens).
-        """
-        docs = list(docs)
-        if docs and can_encode_docs(self.tokenizer) and all(_is_doc(doc) for doc in docs):
-            with self._doc_lock:
-                if self._doc_encoder is None:
-                    self._doc_encoder = DocEncoder(self.tokenizer, self.vocab)
-                return [ids[: self.max_len] for ids in self._doc_encoder.encode(docs)]
-        return self.encode(self.tokenize(docs))
-
-    def score_docs(self, docs: Sequence[Any], batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
-        """Probabilities of spaCy ``Doc`` objects (see :meth:`encode_docs`)."""
-        return self.score_ids(self.encode_docs(docs), batch_size=batch_size)
-
+    # -- outputs ---------------------------------------------------------------------------
     def label_of(self, probs: np.ndarray) -> list[str]:
         return [self.labels[i] for i in np.argmax(probs, axis=1)]
 
@@ -315,12 +309,6 @@ class Runtime:
             for row in probs
         ]
 
-    def predict(self, texts: Sequence[str] | str, batch_size: int = DEFAULT_BATCH_SIZE) -> list[dict[str, Any]]:
-        """Label and probabilities of each text (a single str gives a list of one)."""
-        if isinstance(texts, str):
-            texts = [texts]
-        return self.to_records(self.score_texts(texts, batch_size=batch_size))
-
     def __repr__(self) -> str:
         return (
             f"Runtime({str(self.info.path)!r}, labels={self.labels}, tokenizer={self.info.tokenizer['name']!r}, "
@@ -328,9 +316,4 @@ class Runtime:
         )
 
 
-def load(path: str | os.PathLike, *, threads: int | None = None, verify: bool = True) -> Runtime:
-    """Shortcut for :meth:`Runtime.load`."""
-    return Runtime.load(path, threads=threads, verify=verify)
-
-
-__all__ = ["DEFAULT_BATCH_SIZE", "Runtime", "load", "open_session"]
+__all__ = ["DEFAULT_BATCH_SIZE", "Runtime", "open_session"]

@@ -138,7 +138,7 @@ class Service:
         batch = s.max_batch_docs
 
         def score(texts: list[str]) -> Any:
-            return self.runtime.score_texts(texts, batch_size=batch)
+            return self.runtime.score(texts, batch_size=batch)
 
         return MicroBatcher(
             score, max_batch_docs=batch, max_wait_s=s.max_wait_ms / 1000.0, max_queue_docs=s.max_queue_docs,
