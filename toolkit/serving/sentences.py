@@ -54,7 +54,7 @@ def score_sentences(runtime: Any, docs: Sequence[Any], *, batch_size: int = 64,
         check_boundaries(doc, component)
     sents = [list(doc.sents) if len(doc) else [] for doc in docs]
     flat = [s for doc_sents in sents for s in doc_sents]
-    probs = runtime.score_docs([s.as_doc() for s in flat], batch_size=batch_size) if flat else np.zeros((0, 0))
+    probs = runtime.score([s.as_doc() for s in flat], batch_size=batch_size) if flat else np.zeros((0, 0))
     labels = list(runtime.labels)
     out, k = [], 0
     for doc, doc_sents in zip(docs, sents):

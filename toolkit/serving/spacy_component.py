@@ -295,7 +295,7 @@ class ReviewSentiment(Pipe):
         docs = list(docs)
         if not docs:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
-        scores = self.runtime.score_docs(docs, batch_size=self.cfg["batch_size"])
+        scores = self.runtime.score(docs, batch_size=self.cfg["batch_size"])
         return np.asarray(scores)
 
     def set_annotations(self, docs: Sequence[Doc], scores: np.ndarray) -> None:

@@ -4,7 +4,7 @@ Output columns, after the input's own columns (unchanged, in their order):
 
 * ``label`` (or ``--label-column``): the most probable label, as ``Runtime.to_records``;
 * ``p_<LABEL>`` for each of the bundle's labels, in label order: float32 probabilities,
-  the same numbers as ``Runtime.score_texts``.
+  the same numbers as ``Runtime.score``.
 """
 
 from __future__ import annotations
@@ -106,14 +106,14 @@ class TableScorer:
         self.label_column = label_column
         self.batch_size = batch_size
 
-    def score_texts(self, texts: Sequence[str]) -> np.ndarray:
-        return self.runtime.score_texts(list(texts), batch_size=self.batch_size)
+    def score(self, texts: Sequence[str]) -> np.ndarray:
+        return self.runtime.score(list(texts), batch_size=self.batch_size)
 
     def score_table(self, table: Any, source: str, first_row: int = 1) -> Any:
         from toolkit.serving.scoring.io import text_values
 
         texts = text_values(table, self.text_field, source, first_row)
-        return with_scores(table, self.score_texts(texts), self.labels, self.label_column)
+        return with_scores(table, self.score(texts), self.labels, self.label_column)
 
 
 def toolkit_cause(exc: BaseException) -> ToolkitError | None:

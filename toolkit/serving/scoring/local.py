@@ -48,7 +48,7 @@ def _watch_parent(parent: int, every: float = 1.0) -> None:
 
 def _score_in_worker(texts: list[str]) -> np.ndarray:
     assert _WORKER is not None, "worker not initialised"
-    return _WORKER.score_texts(texts)
+    return _WORKER.score(texts)
 
 
 class LocalEngine:

@@ -42,7 +42,7 @@ def _make_predict_fn(source: Any, batch_size: int) -> Callable[[], Callable[[Any
                 value = texts[bad]
                 kind = "null" if value is None else f"{type(value).__name__} {value!r:.40}"
                 raise InputError(f"a text value is {kind}, not text (batch position {bad})")
-            probs = runtime.score_texts(list(texts), batch_size=batch_size)
+            probs = runtime.score(list(texts), batch_size=batch_size)
             return {"label": labels[np.argmax(probs, axis=1)].astype(str), "probabilities": probs.astype(np.float32)}
 
         return predict
