@@ -85,7 +85,7 @@ def part_cv(results: dict, epochs: int) -> None:
     from toolkit.training.corpus import k_folds, load_polarity
     from toolkit.training.distributed.tune import cross_validate_ray
     from toolkit.training.loop import fit
-    from toolkit.training.train import evaluate_fit
+    from toolkit.training.evaluation import evaluate_fit
 
     from .accuracy import config_for
 
@@ -95,7 +95,7 @@ def part_cv(results: dict, epochs: int) -> None:
     t0 = time.perf_counter()
     seq = []
     for i, (train, test) in enumerate(k_folds(corpus, 10)):
-        m = evaluate_fit(fit(config, train, progress=False), test)
+        m = evaluate_fit(fit(config, train, progress=False), test).metrics
         seq.append(m["accuracy"])
         log(f"  fold {i}: {m['accuracy']:.3f}")
     seq_s = time.perf_counter() - t0
@@ -126,7 +126,7 @@ def part_parallel(results: dict, tmp: Path, docs: int, epochs: int, test_docs: i
     from toolkit.training.corpus import load_jsonl, load_polarity
     from toolkit.training.distributed.ray_train import train_distributed
     from toolkit.training.loop import fit
-    from toolkit.training.train import evaluate_fit
+    from toolkit.training.evaluation import evaluate_fit
 
     corpus = load_polarity()
     train_path, test_path = tmp / "train.jsonl", tmp / "test.jsonl"
@@ -148,7 +148,7 @@ def part_parallel(results: dict, tmp: Path, docs: int, epochs: int, test_docs: i
     t0 = time.perf_counter()
     train, test = load_jsonl(train_path), load_jsonl(test_path)
     result = fit(config, train, progress=False)
-    fit_acc = evaluate_fit(result, test)["accuracy"]
+    fit_acc = evaluate_fit(result, test).metrics["accuracy"]
     fit_s = time.perf_counter() - t0
     log(f"  accuracy {fit_acc:.4f} ({fit_s:.0f}s incl. loading and tokenizing; driver peak {peak_rss_mib():.0f} MiB)")
     epoch = {int(w): statistics.median(r["epoch_seconds"]) for w, r in runs.items()}

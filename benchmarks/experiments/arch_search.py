@@ -37,6 +37,7 @@ CACHE = Path(os.environ.get("TOOLKIT_EXP_CACHE", "/tmp/toolkit_exp"))
 
 def _install_token_cache() -> None:
     """Memoise ``tokenize_texts`` on disk, keyed by tokenizer config and texts."""
+    from toolkit.training import evaluation as eval_mod
     from toolkit.training import loop as loop_mod
     from toolkit.training import train as train_mod
 
@@ -56,6 +57,7 @@ def _install_token_cache() -> None:
         return out
 
     train_mod.tokenize_texts = cached
+    eval_mod.tokenize_texts = cached
     loop_mod.tokenize_texts = cached
 
 
@@ -120,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     from toolkit.training.config import Config, preset_overrides
     from toolkit.training.corpus import k_folds, load_polarity, train_test_split
     from toolkit.training.loop import fit
-    from toolkit.training.train import evaluate_fit
+    from toolkit.training.evaluation import evaluate_fit
 
     _install_token_cache()
     _ensure_learned_embedding()
@@ -142,8 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         on_epoch, trace = (_tracer(config, test) if args.trace else (None, None))
         result = fit(config, train, progress=False, on_epoch=on_epoch)
-        metrics = evaluate_fit(result, test)
-        metrics.pop("_ids"), metrics.pop("_y_true")
+        metrics = evaluate_fit(result, test).metrics
         row = {
             "tag": args.tag, "arch": args.arch, "options": arch.config, "seed": seed,
             **({} if fold is None else {"fold": fold}),

@@ -100,12 +100,13 @@ def test_two_workers_train_in_sync_and_write_an_exportable_folder(local_ray, cor
 
 
 def test_vocab_counted_on_ray_data_equals_the_local_count(local_ray, corpus):
+    from toolkit.training.distributed.ray_data import count_vocab_ray
     from toolkit.training.streaming import count_vocab, resolve_sources
 
     config = tiny_config(corpus, **{"vocab.min_count": 2, "vocab.ngrams": 2})
     sources = resolve_sources(corpus)
-    a = count_vocab(config, sources, engine="ray", chunk_docs=30)
-    b = count_vocab(config, sources, engine="local")
+    a = count_vocab_ray(config, sources, chunk_docs=30)
+    b = count_vocab(config, sources)
     assert a.vocab.tokens == b.vocab.tokens
     np.testing.assert_array_equal(a.nb_weights(), b.nb_weights())
 

@@ -187,16 +187,16 @@ def short_views(corpus, seed: int = 0) -> dict[str, Any]:
 
 def score_heldout(result, corpus, labels: list[str], views: bool, seed: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """``(probs, lengths, y)`` of the model in ``result`` on ``corpus`` (and its short views), in ``labels`` order."""
-    from toolkit.training.train import evaluate_fit
+    from toolkit.training.evaluation import evaluate_fit
 
     parts = [corpus] + (list(short_views(corpus, seed).values()) if views else [])
     index = [result.prepared.labels.index(label) for label in labels]
     out = []
     for part in parts:
-        m = evaluate_fit(result, part)
-        lengths = np.array([min(len(x), result.max_len) for x in m["_ids"]])
+        scored = evaluate_fit(result, part)
+        lengths = np.array([min(len(x), result.max_len) for x in scored.ids])
         y = np.array([labels.index(d.label) for d in part], dtype=np.int64)
-        out.append((np.asarray(m["_probs"])[:, index], lengths, y))
+        out.append((np.asarray(scored.probs)[:, index], lengths, y))
     return out
 
 

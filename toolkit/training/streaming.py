@@ -16,7 +16,8 @@ one record (Parquet: one record batch) at a time; nothing here holds the corpus.
   per rare token type). ``unknown="drop"`` with n-grams needs the word counts first (a second pass,
   as ``Vocab.build`` walks its lists twice); with ``drop`` or a cutting ``max_size`` the weights and
   the longest document come from one encoding pass. :attr:`VocabStats.passes` counts the passes.
-  ``engine="ray"`` runs the same chunk functions on Ray Data (:mod:`toolkit.training.distributed.ray_data`).
+  The Ray Data engine (:mod:`toolkit.training.distributed.ray_data`) runs the same chunk functions
+  through the ``count`` / ``encode`` passes of :func:`count_vocab`.
 * **Batches** (:func:`batch_stream`): one worker's share of the training documents (round robin),
   shuffled within a window, sorted by length in it for ``dynamic``, padded per batch.
 """
@@ -268,22 +269,35 @@ def _count_local(pairs_fn, tokenizer, ngrams, min_count, words=None, unigrams_on
     return counter
 
 
-def count_vocab(config: Any, sources: Sequence[Path], *, engine: str = "local", labels: Sequence[str] | None = None,
-                chunk_docs: int = CHUNK_DOCS, test_share: float | None = None) -> VocabStats:
+def _encode_local(pairs_fn, tokenizer, vocab: Vocab, labels: Sequence[str], chunk_docs: int) -> tuple[np.ndarray, int]:
+    index = {label: i for i, label in enumerate(labels)}
+    nb = np.zeros((len(labels), len(vocab)), dtype=np.float64)
+    longest = 0
+    for chunk in _chunks(pairs_fn(), chunk_docs):
+        part, most = encode_counts(chunk, tokenizer, vocab, index)
+        nb += part
+        longest = max(longest, most)
+    return nb, longest
+
+
+def count_vocab(config: Any, sources: Sequence[Path], *, labels: Sequence[str] | None = None,
+                chunk_docs: int = CHUNK_DOCS, test_share: float | None = None, count=_count_local,
+                encode=_encode_local) -> VocabStats:
     """Count the vocabulary and the naive-Bayes document counts of the training documents of ``sources``.
 
     Equal to ``Vocab.build`` over the tokenized training documents, and ``nb_counts`` to the
     counts :func:`toolkit.training.loop.nb_token_weights` forms from their encoded ids.
+
+    ``count`` (a counting pass: ``(pairs_fn, tokenizer, ngrams, min_count, words=, unigrams_only=,
+    chunk_docs=) -> VocabCounter``) and ``encode`` (an encoding pass: ``(pairs_fn, tokenizer, vocab,
+    labels, chunk_docs) -> (nb_counts, longest)``) run in this process by default; the Ray Data
+    engine passes its own (``toolkit.training.distributed.ray_data.count_vocab_ray``).
     """
     from toolkit.core import registry
 
     v = config.vocab
     tok = registry.create_tokenizer(config.tokenizer.name, **config.tokenizer.options)
     drop_ngrams = v.unknown == "drop" and v.ngrams > 1
-    if engine == "ray":
-        from toolkit.training.distributed.ray_data import count_ray as count
-    else:
-        count = _count_local
 
     def pairs():
         return iter_split(sources, config.data, "train", test_share)
@@ -291,12 +305,10 @@ def count_vocab(config: Any, sources: Sequence[Path], *, engine: str = "local", 
     passes = 1
     words = None
     if drop_ngrams:
-        first = count(pairs, tok, v.ngrams, v.min_count, unigrams_only=True, chunk_docs=chunk_docs,
-                      **({"config": config, "sources": sources, "test_share": test_share} if engine == "ray" else {}))
+        first = count(pairs, tok, v.ngrams, v.min_count, unigrams_only=True, chunk_docs=chunk_docs)
         words = dict(first.counts)
         passes += 1
-    counter = count(pairs, tok, v.ngrams, v.min_count, words=words, chunk_docs=chunk_docs,
-                    **({"config": config, "sources": sources, "test_share": test_share} if engine == "ray" else {}))
+    counter = count(pairs, tok, v.ngrams, v.min_count, words=words, chunk_docs=chunk_docs)
     if not counter.docs:
         raise CorpusError(f"{', '.join(map(str, sources))}: no training documents (all {counter.docs} in the test "
                           f"split, or none at all)")
@@ -312,16 +324,7 @@ def count_vocab(config: Any, sources: Sequence[Path], *, engine: str = "local", 
     longest = counter.longest
     if v.unknown == "drop" or cut:  # the encoded ids differ from the counted tokens: one encoding pass
         passes += 1
-        if engine == "ray":
-            from toolkit.training.distributed.ray_data import encode_counts_ray
-
-            nb, longest = encode_counts_ray(config, sources, vocab, names, chunk_docs, test_share)
-        else:
-            longest = 0
-            for chunk in _chunks(pairs(), chunk_docs):
-                part, most = encode_counts(chunk, tok, vocab, index)
-                nb += part
-                longest = max(longest, most)
+        nb, longest = encode(pairs, tok, vocab, names, chunk_docs)
     else:
         for label, df in counter.df.items():
             row = nb[index[label]]

@@ -15,10 +15,13 @@ import numpy as np
 from toolkit import __version__
 from toolkit.core import registry
 from toolkit.core.errors import OutputExistsError, TrainingError
-from toolkit.core.atomic import check_parent_writable
+from toolkit.core.atomic import check_parent_writable, refuse_existing
 from toolkit.core.vocab import Vocab
 from toolkit.training.config import Config
+from toolkit.training.calibration import (RELIABILITY_PNG, before_after, calibrate, cross_fitted_calibration,
+                                          reliability_plot, score_heldout)
 from toolkit.training.corpus import Corpus, k_folds, load_corpus, require_labels, train_test_split
+from toolkit.training.evaluation import evaluate_fit
 from toolkit.training.keras_io import load_keras_model
 from toolkit.training.loop import FitResult, fit, predict_ids
 from toolkit.training.metrics import classification_metrics
@@ -37,23 +40,6 @@ def load_training_corpus(config: Config, corpus: Corpus | None = None) -> Corpus
 def split_corpus(config: Config, corpus: Corpus) -> tuple[Corpus, Corpus]:
     return train_test_split(corpus, test_share=config.data.test_share, seed=config.data.split_seed,
                             test_fold=config.data.test_fold)
-
-def evaluate_fit(result: FitResult, test: Corpus) -> dict[str, Any]:
-    prep = result.prepared
-    tokens = tokenize_texts(test.texts, prep.tokenizer)
-    ids = prep.vocab.encode_many(tokens)
-    label_index = {label: i for i, label in enumerate(prep.labels)}
-    unknown = sorted({d.label for d in test} - set(label_index))
-    if unknown:
-        raise TrainingError(f"test labels {unknown} were not seen in training (labels: {prep.labels})")
-    y_true = np.array([label_index[d.label] for d in test], dtype=np.int32)
-    arch = result.architecture
-    probs = predict_ids(result.model, ids, result.max_len, arch.length_policy, int(getattr(arch, "min_len", 1)))
-    metrics = classification_metrics(y_true, probs.argmax(axis=1), prep.labels)
-    metrics["_ids"] = ids
-    metrics["_y_true"] = y_true
-    metrics["_probs"] = probs
-    return metrics
 
 def _provenance(kind: str, name: str) -> dict[str, str]:
     reg = registry.lookup(kind, name)
@@ -83,9 +69,13 @@ def model_meta(config: Config, result: FitResult) -> dict[str, Any]:
         "toolkit_version": __version__,
     }
 
-def check_output_folder(out_dir: Path) -> None:
-    """Refuse an output folder that cannot be written before any work: a file in its place, or a
-    parent folder that cannot be created or written (:func:`toolkit.core.atomic.check_parent_writable`)."""
+def check_output_folder(out_dir: Path, overwrite: bool) -> None:
+    """Refuse, before any work, the output folder of ``toolkit train``: an existing one without
+    ``overwrite`` (:func:`toolkit.core.atomic.refuse_existing`), a file in its place, or a parent folder
+    that cannot be created or written (:func:`toolkit.core.atomic.check_parent_writable`). The one check of
+    that folder: :func:`train_model`, the Ray engine and the command line's cross-validation call it."""
+    out_dir = Path(out_dir)
+    refuse_existing(out_dir, overwrite, what="output folder")
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputExistsError(f"output {out_dir} is a file; choose a folder path for --out")
     check_parent_writable(out_dir, "output folder")
@@ -123,19 +113,15 @@ def train_model(config: Config, out_dir: str | os.PathLike, *, overwrite: bool =
                 corpus: Corpus | None = None, command: str | None = None) -> dict[str, Any]:
     """Run the whole chain and write the model folder; returns the test metrics."""
     out_dir = Path(out_dir)
-    if out_dir.exists() and not overwrite:
-        raise OutputExistsError(f"output folder {out_dir} exists; pass --overwrite to replace it")
-    check_output_folder(out_dir)  # before training, not after it
+    check_output_folder(out_dir, overwrite)  # before training, not after it
     corpus = load_training_corpus(config, corpus)
     train, test = split_corpus(config, corpus)
     config, short_text = short_text_rule(config, train)
     result = fit(config, train, progress=progress)
-    metrics = evaluate_fit(result, test)
-    ids, y_true, probs = metrics.pop("_ids"), metrics.pop("_y_true"), metrics.pop("_probs")
+    evaluation = evaluate_fit(result, test)
+    metrics, ids, y_true, probs = dict(evaluation.metrics), evaluation.ids, evaluation.y_true, evaluation.probs
     if short_text:
         metrics["short_text_rule"] = short_text
-    from toolkit.training.calibration import RELIABILITY_PNG, before_after, calibrate, reliability_plot
-
     record, heldout = calibrate(config, train, result, progress=progress)
     lengths = [min(len(x), result.max_len) for x in ids]  # model ids per test document (length-temperature)
     metrics.update({
@@ -196,8 +182,6 @@ def evaluate_model(model_dir: str | os.PathLike, data: str | os.PathLike | None 
     probs = predict_ids(model, ids, meta["max_len"], meta["length_policy"], meta.get("min_len", 1))
     y_part = [index[d.label] for d in part]
     metrics = classification_metrics(y_part, probs.argmax(axis=1), labels)
-    from toolkit.training.calibration import before_after
-
     record = meta.get("calibration")
     metrics["calibration"] = {**(record or {"method": "none"}),
                               split: before_after(probs, y_part, record, [min(len(x), meta["max_len"]) for x in ids])}
@@ -211,7 +195,7 @@ def fit_fold(config: Config, train: Corpus, test: Corpus, fold: int, progress: b
     """Fit on ``train`` (the short-text rule applied) and score ``test``: one cross-validation fold's row,
     the same whether the folds run here one after another or as Ray Tune trials."""
     result = fit(short_text_rule(config, train)[0], train, progress=progress)
-    m = evaluate_fit(result, test)
+    m = evaluate_fit(result, test).metrics
     row = {"fold": fold, "accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "n_test": m["n_test"],
            "train_seconds": round(result.train_seconds, 2), "best_epoch": result.best_epoch + 1}
     return row, result
@@ -225,15 +209,12 @@ def cross_validate(config: Config, k: int = 10, corpus: Corpus | None = None, pr
     rows, oof = [], []
     for i, (train, test) in enumerate(folds):
         row, result = fit_fold(config, train, test, i, progress=progress)
-        from toolkit.training.calibration import score_heldout  # out-of-fold scores of the fold and its short views
-
+        # out-of-fold scores of the fold and its short views
         oof.append(dict(zip(("full", "first", "window20"), score_heldout(result, test, list(corpus.labels), True, i))))
         rows.append(row)
         if on_fold:
             on_fold(i, row)
     accs = np.array([r["accuracy"] for r in rows])
-    from toolkit.training.calibration import cross_fitted_calibration
-
     return {"k": k, "folds": rows, "mean_accuracy": float(accs.mean()), "std_accuracy": float(accs.std(ddof=1)),
             "calibration": cross_fitted_calibration(oof, config.training.calibration),
             "config": config.to_dict(), "corpus": corpus.name}

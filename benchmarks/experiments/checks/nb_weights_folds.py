@@ -11,7 +11,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 from toolkit.core import registry
 from toolkit.training import loop as T
-from toolkit.training.train import evaluate_fit
+from toolkit.training.evaluation import evaluate_fit
 from toolkit.training.config import Config
 from toolkit.training.corpus import load_polarity, k_folds
 from toolkit.training.architectures.cnn import CNN
@@ -73,5 +73,5 @@ for i in folds_wanted:
     train, test = folds[i]
     t = time.time()
     res = T.fit(cfg, train, progress=False)
-    m = evaluate_fit(res, test)
+    m = evaluate_fit(res, test).metrics
     print(json.dumps({"mode": mode, "alpha": alpha, "fold": i, "acc": m["accuracy"], "s": round(time.time() - t)}), flush=True)

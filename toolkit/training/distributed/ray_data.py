@@ -1,4 +1,4 @@
-"""The counting passes of :mod:`toolkit.training.streaming` on Ray Data (``--engine ray``).
+"""The counting passes of :mod:`toolkit.training.streaming` on Ray Data (``--engine ray``): :func:`count_vocab_ray`.
 
 ``ray.data.read_json/read_csv/read_parquet`` over the training files, then the same chunk
 functions as the local path (:func:`~toolkit.training.streaming.count_chunk`,
@@ -17,8 +17,8 @@ import numpy as np
 
 from toolkit.core.errors import CorpusError
 from toolkit.core.vocab import Vocab
-from toolkit.training.streaming import (CHUNK_DOCS, STREAM_SUFFIXES, VocabCounter, count_chunk, encode_counts,
-                                        is_test)
+from toolkit.training.streaming import (CHUNK_DOCS, STREAM_SUFFIXES, VocabCounter, VocabStats, count_chunk,
+                                        count_vocab, encode_counts, is_test)
 
 
 def read_ray(sources: Sequence[Path], data: Any):
@@ -109,3 +109,18 @@ def encode_counts_ray(config, sources, vocab, labels, chunk_docs, test_share=Non
         counts[r, c] += v
         longest = max(longest, most)
     return counts, longest
+
+
+def count_vocab_ray(config: Any, sources: Sequence[Path], *, labels: Sequence[str] | None = None,
+                    chunk_docs: int = CHUNK_DOCS, test_share: float | None = None) -> VocabStats:
+    """:func:`~toolkit.training.streaming.count_vocab` with its counting and encoding passes on Ray Data
+    (the same result as the local passes)."""
+    def count(pairs_fn, tokenizer, ngrams, min_count, words=None, unigrams_only=False, chunk_docs=CHUNK_DOCS):
+        return count_ray(pairs_fn, tokenizer, ngrams, min_count, words, unigrams_only, chunk_docs, config=config,
+                         sources=sources, test_share=test_share)
+
+    def encode(pairs_fn, tokenizer, vocab, names, chunk_docs):
+        return encode_counts_ray(config, sources, vocab, names, chunk_docs, test_share)
+
+    return count_vocab(config, sources, labels=labels, chunk_docs=chunk_docs, test_share=test_share, count=count,
+                       encode=encode)
