@@ -101,7 +101,7 @@ def write_trained_model(out: Path, policy: str = "dynamic", max_len: int = 32, m
     from toolkit import __version__
     from toolkit.core import registry
     from toolkit.core.batching import pad_fixed
-    from toolkit.core.vocab import Vocab
+    from toolkit.training.vocab_builder import build_vocab
 
     keras.utils.set_random_seed(seed)
     texts, labels = synthetic_corpus(seed=seed)
@@ -109,7 +109,7 @@ def write_trained_model(out: Path, policy: str = "dynamic", max_len: int = 32, m
     reg = registry.lookup("tokenizer", "nltk")
     tokens = [tok(t) for t in texts]
     n_train = int(len(texts) * 0.8)
-    vocab = Vocab.build(tokens[:n_train], min_count=2)
+    vocab = build_vocab(tokens[:n_train], min_count=2)
     ids = [vocab.encode(t)[:max_len] for t in tokens]
     x = pad_fixed(ids, max_len)
     y = np.asarray(labels, dtype=np.int32)

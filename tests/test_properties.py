@@ -31,6 +31,7 @@ import model_factory as mf  # noqa: E402
 from toolkit.core.errors import BundleError, ConfigError, ToolkitError  # noqa: E402
 from toolkit.serving.tokenizers.nltk_style import NltkStyleTokenizer  # noqa: E402
 from toolkit.core.vocab import Vocab  # noqa: E402
+from toolkit.training.vocab_builder import build_vocab
 from toolkit.training.config import Config, parse_set_options  # noqa: E402
 
 # Text with everything a review file can hold: any unicode, controls, surrogate-free.
@@ -115,7 +116,7 @@ WORD = st.text(string.ascii_letters + "éßø", min_size=1, max_size=8)
        ngrams=st.integers(1, 3), min_count=st.integers(1, 3), unknown=st.sampled_from(["map", "drop"]),
        max_size=st.one_of(st.none(), st.integers(1, 30)))
 def test_vocab_ids_in_range_and_file_round_trip(work, docs, probe, ngrams, min_count, unknown, max_size):
-    vocab = Vocab.build(docs, min_count=min_count, max_size=max_size, ngrams=ngrams, unknown=unknown)
+    vocab = build_vocab(docs, min_count=min_count, max_size=max_size, ngrams=ngrams, unknown=unknown)
     for tokens in docs + [probe]:
         ids = vocab.encode(tokens)
         assert all(0 < i < len(vocab) for i in ids)  # never the padding id, never past the table

@@ -182,15 +182,17 @@ def _tracer(config, test):
     from toolkit.core import registry
     from toolkit.training import train as train_mod
 
+    from toolkit.training import loop as loop_mod
+
     seen: dict = {}
     trace: list[float] = []
-    build_vocab = train_mod.Vocab.build
+    build_vocab = loop_mod.build_vocab
 
     def capture_vocab(*a, **k):
         seen["vocab"] = build_vocab(*a, **k)
         return seen["vocab"]
 
-    train_mod.Vocab.build = capture_vocab  # restored below after the first call
+    loop_mod.build_vocab = capture_vocab  # restored below after the first call
     arch_cls = type(registry.create_architecture(config.architecture.name, **config.architecture.options))
     build_model = arch_cls.build
 
@@ -199,7 +201,7 @@ def _tracer(config, test):
         seen["arch"] = self
         seen["max_len"] = k.get("max_len")
         arch_cls.build = build_model
-        train_mod.Vocab.build = build_vocab
+        loop_mod.build_vocab = build_vocab
         return seen["model"]
 
     arch_cls.build = capture_model

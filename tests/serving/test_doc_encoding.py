@@ -16,6 +16,7 @@ from toolkit.serving.component_bundle import DEFAULT_MODEL_DIR
 from toolkit.serving.tokenizers.nltk_style import NltkStyleTokenizer
 from toolkit.serving.tokenizers.spacy_tokens import SpacyTokenizer
 from toolkit.core.vocab import Vocab
+from toolkit.training.vocab_builder import build_vocab
 
 TRICKY = [
     "",
@@ -48,7 +49,7 @@ def nlp():
 
 
 def _vocab(tokenizer, texts, **options) -> Vocab:
-    return Vocab.build([tokenizer(t) for t in texts], **options)
+    return build_vocab([tokenizer(t) for t in texts], **options)
 
 
 @pytest.mark.parametrize("options", [

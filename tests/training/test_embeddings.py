@@ -19,6 +19,7 @@ from toolkit.training.plots import plot_vectors
 from toolkit.cli.embeddings import app
 from toolkit.core.errors import EmbeddingError
 from toolkit.core.vocab import Vocab
+from toolkit.training.vocab_builder import build_vocab
 from boundary import assert_not_loaded, report_code
 from spacy_helpers import run_python
 
@@ -67,7 +68,7 @@ def test_three_providers_registered_and_configs_rebuild(tmp_path):
 
 def test_learned_gives_no_matrix():
     emb = registry.create_embedding("learned", dim=64)
-    vocab = Vocab.build(TINY_DOCS, min_count=1)
+    vocab = build_vocab(TINY_DOCS, min_count=1)
     assert emb.matrix(vocab, TINY_DOCS) is None
     assert emb.dim == 64 and emb.trainable is True
     assert emb.report["random_rows"] == len(vocab)
@@ -273,7 +274,7 @@ def test_missing_file_and_missing_path(tmp_path):
 # word2vec on a tiny corpus: shape, rows, reproducibility, save/load
 # --------------------------------------------------------------------------
 def test_word2vec_matrix_save_and_reload(tmp_path):
-    vocab = Vocab.build(TINY_DOCS, min_count=2)
+    vocab = build_vocab(TINY_DOCS, min_count=2)
     saved = tmp_path / "w2v.txt"
     emb = registry.create_embedding("word2vec", dim=12, epochs=3, rescale=False, progress=False, save=str(saved))
     matrix = emb.matrix(vocab, TINY_DOCS)
@@ -345,7 +346,7 @@ def polarity_w2v(polarity_path, tmp_path_factory):
 
     train, _test = train_test_split(load_polarity(polarity_path))
     docs = tokenize_texts(train.texts, registry.create_tokenizer("nltk"))
-    vocab = Vocab.build(docs, min_count=2)
+    vocab = build_vocab(docs, min_count=2)
     # 3 epochs at a high learning rate stand in for the default 30 epochs (which take a minute).
     emb = registry.create_embedding("word2vec", dim=50, epochs=3, alpha=0.1, progress=False)
     matrix = emb.matrix(vocab, docs)

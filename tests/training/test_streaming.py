@@ -1,4 +1,4 @@
-"""The streamed corpus path: one-pass vocabulary == Vocab.build, NB weights == nb_token_weights, batches."""
+"""The streamed corpus path: one-pass vocabulary == build_vocab, NB weights == nb_token_weights, batches."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from corpora import learnable_corpus, tiny_config
 from toolkit.core import registry
 from toolkit.core.errors import CorpusError
-from toolkit.core.vocab import Vocab
+from toolkit.training.vocab_builder import build_vocab
 from toolkit.training.loop import nb_token_weights
 from toolkit.training.streaming import batch_stream, count_vocab, is_test, iter_split, resolve_sources
 
@@ -38,7 +38,7 @@ def reference(config, sources):
     docs = list(iter_split(sources, config.data, "train"))
     tokens = [tok(t) for t, _ in docs]
     v = config.vocab
-    vocab = Vocab.build(tokens, min_count=v.min_count, max_size=v.max_size, ngrams=v.ngrams, unknown=v.unknown)
+    vocab = build_vocab(tokens, min_count=v.min_count, max_size=v.max_size, ngrams=v.ngrams, unknown=v.unknown)
     labels = sorted({label for _, label in docs})
     y = [labels.index(label) for _, label in docs]
     ids = vocab.encode_many(tokens)

@@ -1,4 +1,4 @@
-"""Vocabulary: build from token streams, save/load ``vocab.txt``, encode and pad.
+"""Vocabulary: ids, encoding and ``vocab.txt`` (counting one from a corpus is training work: ``toolkit.training.vocab_builder``).
 
 Ids: 0 is padding, 1 is out-of-vocabulary, then tokens by descending frequency
 (ties broken by first appearance, so a build is deterministic). ``vocab.txt``
@@ -20,7 +20,6 @@ vocabulary too.
 from __future__ import annotations
 
 import os
-from collections import Counter
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
@@ -37,7 +36,7 @@ NGRAM_JOINER = "_"
 UNKNOWN_POLICIES = ("map", "drop")
 
 
-def _check_unknown(unknown: object) -> str:
+def check_unknown(unknown: object) -> str:
     if unknown not in UNKNOWN_POLICIES:
         raise VocabError(f"unknown-word policy (vocab.unknown) must be one of {', '.join(map(repr, UNKNOWN_POLICIES))}, "
                          f"got {unknown!r}")
@@ -58,7 +57,7 @@ class Vocab:
     """A token <-> id mapping with reserved padding (0) and OOV (1) ids."""
 
     def __init__(self, tokens: Sequence[str], ngrams: int = 1, unknown: str = "map"):
-        self.unknown = _check_unknown(unknown)
+        self.unknown = check_unknown(unknown)
         tokens = list(tokens)
         if tokens[:2] != [PAD, UNK]:
             tokens = [PAD, UNK] + [t for t in tokens if t not in (PAD, UNK)]
@@ -70,45 +69,6 @@ class Vocab:
                 raise VocabError(f"token {tok!r} appears twice in the vocabulary (ids {self.index[tok]} and {i})")
             self.index[tok] = i
         self._pairs: tuple[np.ndarray, np.ndarray, bool] | None = None
-
-    # -- building ---------------------------------------------------------
-    @classmethod
-    def build(
-        cls,
-        token_streams: Iterable[Sequence[str]],
-        min_count: int = 2,
-        max_size: int | None = None,
-        ngrams: int = 1,
-        unknown: str = "map",
-    ) -> "Vocab":
-        """Count tokens over documents; keep those seen ``min_count`` times or more.
-
-        ``max_size`` caps the number of real tokens (the two reserved ids are
-        not counted). ``ngrams`` > 1 adds n-gram tokens, counted the same way;
-        with ``unknown="drop"`` they are counted over the documents' words seen
-        ``min_count`` times or more, the sequences that encoding will form them from.
-        """
-        unknown = _check_unknown(unknown)
-        if not isinstance(min_count, int) or min_count < 1:
-            raise VocabError(f"min_count must be a positive integer, got {min_count!r}")
-        if max_size is not None and (not isinstance(max_size, int) or max_size < 1):
-            raise VocabError(f"max_size must be a positive integer or None, got {max_size!r}")
-        if unknown == "drop" and ngrams > 1:
-            token_streams = [list(tokens) for tokens in token_streams]
-            words = Counter(tok for tokens in token_streams for tok in tokens)
-            token_streams = [[tok for tok in tokens if words[tok] >= min_count] for tokens in token_streams]
-        counts: Counter[str] = Counter()
-        for tokens in token_streams:
-            counts.update(add_ngrams(tokens, ngrams) if ngrams > 1 else tokens)
-        counts.pop(PAD, None)
-        counts.pop(UNK, None)
-        # Counter.most_common is stable for equal counts (insertion order).
-        kept = [tok for tok, c in counts.most_common() if c >= min_count]
-        if max_size is not None:
-            kept = kept[:max_size]
-        vocab = cls([PAD, UNK] + kept, ngrams=ngrams, unknown=unknown)
-        vocab.counts = {tok: counts[tok] for tok in kept}
-        return vocab
 
     # -- mapping ----------------------------------------------------------
     def __len__(self) -> int:
@@ -242,23 +202,6 @@ class Vocab:
             bounds = np.concatenate(([0], np.cumsum([len(doc) for doc in part], dtype=np.int64)))
             out.extend(ids.tolist() for ids in self.encode_ids_batch(unigram, bounds, words.__getitem__))
         return out
-
-    def coverage(self, token_streams: Iterable[Sequence[str]]) -> dict[str, float]:
-        """Share of corpus tokens (and of distinct corpus types) found in the vocabulary."""
-        total = known = 0
-        types: set[str] = set()
-        for tokens in token_streams:
-            toks = add_ngrams(tokens, self.ngrams) if self.ngrams > 1 else tokens
-            total += len(toks)
-            known += sum(1 for t in toks if t in self.index)
-            types.update(toks)
-        known_types = sum(1 for t in types if t in self.index)
-        return {
-            "tokens": total,
-            "token_coverage": known / total if total else 0.0,
-            "types": len(types),
-            "type_coverage": known_types / len(types) if types else 0.0,
-        }
 
     # -- files --------------------------------------------------------------
     def to_file(self, path: str | os.PathLike) -> None:

@@ -154,19 +154,6 @@ def fit_length_temperature(probs: np.ndarray, y: Sequence[int], lengths: Sequenc
     return float(res.x[0]), float(res.x[1])
 
 
-def _stratified_folds(labels: np.ndarray, k: int, seed: int) -> np.ndarray:
-    """A fold 0..k-1 per document, balanced per label, seeded."""
-    rng = np.random.default_rng(seed)
-    folds = np.zeros(len(labels), dtype=np.int64)
-    offset = 0
-    for label in np.unique(labels):
-        idx = np.flatnonzero(labels == label)
-        rng.shuffle(idx)
-        folds[idx] = (np.arange(len(idx)) + offset) % k
-        offset += len(idx)
-    return folds
-
-
 def short_views(corpus, seed: int = 0) -> dict[str, Any]:
     """Shorter versions of each document with its label: its first line, and a random window of 20 words."""
     import random
@@ -203,13 +190,14 @@ def score_heldout(result, corpus, labels: list[str], views: bool, seed: int) -> 
 def heldout_predictions(config, train, result, views: bool, progress: bool = False):
     """Held-out ``(probs, lengths, y)`` and a description: the validation split of ``result`` when
     ``training.validation_share > 0``, else out-of-fold predictions of ``calibration_folds`` extra fits."""
-    from toolkit.training.loop import fit, stratified_validation
+    from toolkit.training.corpus import stratified_folds, stratified_holdout
+    from toolkit.training.loop import fit
 
     tr = config.training
     labels = list(train.labels)
     docs = train.documents
     if tr.validation_share > 0:
-        _, val_idx = stratified_validation(np.asarray(train.label_ids), tr.validation_share, tr.seed)
+        _, val_idx = stratified_holdout(train.label_ids, tr.validation_share, tr.seed)
         parts = score_heldout(result, train.subset([docs[i] for i in val_idx], "validation"), labels, views, tr.seed)
         fitted_on = f"validation split ({tr.validation_share:g} of the training split)"
     else:
@@ -217,7 +205,7 @@ def heldout_predictions(config, train, result, views: bool, progress: bool = Fal
         if isinstance(k, bool) or not isinstance(k, int) or k < 2:
             raise TrainingError(f"training.calibration_folds must be an integer >= 2, got {k!r} "
                                 f"(or set training.calibration = \"none\")")
-        folds = _stratified_folds(np.asarray(train.label_ids), k, tr.seed)
+        folds = stratified_folds(train.label_ids, k, tr.seed)
         parts = []
         for f in range(k):
             rest = train.subset([docs[i] for i in np.flatnonzero(folds != f)], f"{train.name}-calibration-train-{f}")

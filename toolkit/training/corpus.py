@@ -15,12 +15,13 @@ This module reads files only (stdlib + numpy); it imports no TensorFlow.
 from __future__ import annotations
 
 import os
-import random
 import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
+
+import numpy as np
 
 from toolkit.core.errors import CorpusEncodingError, CorpusError
 from toolkit.core.records import iter_records
@@ -217,27 +218,53 @@ def load_corpus(path: str | os.PathLike | None = None, *, text_field: str = "tex
 # --------------------------------------------------------------------------
 # Splits
 # --------------------------------------------------------------------------
-def _stratified_assign(corpus: Corpus, k: int, seed: int) -> list[int]:
-    """A bucket 0..k-1 for each document, balanced per label, seeded."""
-    rng = random.Random(seed)
-    by_label: dict[str, list[int]] = {}
-    for i, d in enumerate(corpus.documents):
-        by_label.setdefault(d.label, []).append(i)
-    buckets = [0] * len(corpus)
-    offset = 0
-    for label in sorted(by_label):
-        idx = by_label[label]
+def _shuffled_per_label(labels: Sequence[int], seed: int) -> list[np.ndarray]:
+    """The indices of each label (labels in ascending order), each in a seeded random order: the one
+    random draw behind every split below (numpy's ``default_rng(seed)``, one shuffle per label)."""
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    out = []
+    for label in np.unique(labels):
+        idx = np.flatnonzero(labels == label)
         rng.shuffle(idx)
-        for j, doc_index in enumerate(idx):
-            buckets[doc_index] = (j + offset) % k
+        out.append(idx)
+    return out
+
+
+def stratified_folds(labels: Sequence[int], k: int, seed: int) -> np.ndarray:
+    """A fold 0..k-1 for each document, dealt round robin within each label (the next label continuing
+    where the last stopped), so every fold gets its share of each label; seeded."""
+    folds = np.zeros(len(labels), dtype=np.int64)
+    offset = 0
+    for idx in _shuffled_per_label(labels, seed):
+        folds[idx] = (np.arange(len(idx)) + offset) % k
         offset += len(idx)
-    return buckets
+    return folds
+
+
+def stratified_holdout(labels: Sequence[int], share: float, seed: int, *,
+                       keep_one_per_label: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Indices ``(kept, held_out)``, each ascending: ``round(n * share)`` of each label's ``n``
+    documents held out, seeded; at least one when ``share > 0`` and ``n > 1``, none of a label with one
+    document, and with ``keep_one_per_label`` at most ``n - 1`` (every label keeps a document)."""
+    held = []
+    for idx in _shuffled_per_label(labels, seed):
+        n = len(idx)
+        count = 0
+        if share > 0 and n > 1:
+            count = max(1, int(round(n * share)))
+            if keep_one_per_label:
+                count = min(count, n - 1)
+        held.extend(idx[:count].tolist())
+    held_idx = np.array(sorted(held), dtype=np.int64)
+    return np.setdiff1d(np.arange(len(labels)), held_idx), held_idx
 
 
 def train_test_split(corpus: Corpus, test_share: float = 0.1, seed: int = 0,
                      test_fold: int = 9) -> tuple[Corpus, Corpus]:
     """The predefined split when the corpus has folds (``test_fold`` = test),
-    else a seeded, stratified random split with ``test_share`` of each label."""
+    else a seeded, stratified random split with ``test_share`` of each label (:func:`stratified_holdout`;
+    both parts in corpus order)."""
     if corpus.has_folds:
         train = [d for d in corpus if d.fold != test_fold]
         test = [d for d in corpus if d.fold == test_fold]
@@ -248,23 +275,15 @@ def train_test_split(corpus: Corpus, test_share: float = 0.1, seed: int = 0,
         return corpus.subset(train, "train"), corpus.subset(test, "test")
     if not 0.0 < test_share < 1.0:
         raise CorpusError(f"test share must be between 0 and 1, got {test_share!r}")
-    rng = random.Random(seed)
-    train, test = [], []
-    by_label: dict[str, list[Document]] = {}
-    for d in corpus:
-        by_label.setdefault(d.label, []).append(d)
-    for label in sorted(by_label):
-        docs = list(by_label[label])
-        rng.shuffle(docs)
-        n_test = max(1, round(len(docs) * test_share)) if len(docs) > 1 else 0
-        test.extend(docs[:n_test])
-        train.extend(docs[n_test:])
+    train_idx, test_idx = stratified_holdout(corpus.label_ids, test_share, seed, keep_one_per_label=False)
+    docs = corpus.documents
+    train, test = [docs[i] for i in train_idx], [docs[i] for i in test_idx]
     if not test:
         raise CorpusError(f"{corpus.name}: too few documents for a test split of {test_share:.0%}")
     if not train:
         raise CorpusError(f"{corpus.name}: no training documents: a test share of {test_share:.0%} takes all "
                           f"{len(corpus)} documents; lower --test-share (data.test_share)")
-    missing = sorted(set(by_label) - {d.label for d in train})
+    missing = sorted({d.label for d in corpus} - {d.label for d in train})
     if missing:
         raise CorpusError(f"{corpus.name}: no training documents of label {', '.join(map(repr, missing))}: a test "
                           f"share of {test_share:.0%} takes all of them; lower --test-share (data.test_share) "
@@ -273,7 +292,8 @@ def train_test_split(corpus: Corpus, test_share: float = 0.1, seed: int = 0,
 
 
 def k_folds(corpus: Corpus, k: int = 10, seed: int = 0) -> list[tuple[Corpus, Corpus]]:
-    """(train, test) pairs: the corpus's own folds when it has them, else k stratified random folds."""
+    """(train, test) pairs: the corpus's own folds when it has them, else k stratified random folds
+    (:func:`stratified_folds`)."""
     if k < 2:
         raise CorpusError(f"cross-validation needs k >= 2, got {k}")
     if corpus.has_folds:
@@ -282,7 +302,7 @@ def k_folds(corpus: Corpus, k: int = 10, seed: int = 0) -> list[tuple[Corpus, Co
             raise CorpusError(f"{corpus.name} has {len(folds)} predefined folds, not {k}")
         assign = [d.fold for d in corpus]
     else:
-        assign = _stratified_assign(corpus, k, seed)
+        assign = stratified_folds(corpus.label_ids, k, seed).tolist()
         folds = list(range(k))
     pairs = []
     for f in folds:

@@ -19,7 +19,7 @@ from toolkit.core.errors import EmbeddingError, TrainingError
 from toolkit.core.batching import pad, score_batches
 from toolkit.core.vocab import Vocab
 from toolkit.training.config import Config
-from toolkit.training.corpus import Corpus
+from toolkit.training.corpus import Corpus, stratified_holdout
 from toolkit.training.keras_io import keras_predict_fn
 from toolkit.training.prepare import tokenize_texts
 
@@ -54,21 +54,6 @@ def resolve_max_len(config: Config, id_lists: Sequence[Sequence[int]], min_len: 
     if chunk > 1:  # architectures that cut the document into chunks need a multiple
         max_len = int(math.ceil(max_len / chunk) * chunk)
     return max_len
-
-def stratified_validation(labels: np.ndarray, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (train, validation): ``share`` of each label held out, seeded."""
-    rng = np.random.default_rng(seed)
-    val = []
-    for label in np.unique(labels):
-        idx = np.flatnonzero(labels == label)
-        rng.shuffle(idx)
-        n = int(round(len(idx) * share))
-        if share > 0 and len(idx) > 1:
-            n = max(1, min(n, len(idx) - 1))
-        val.extend(idx[:n].tolist())
-    val_idx = np.array(sorted(val), dtype=np.int64)
-    train_idx = np.setdiff1d(np.arange(len(labels)), val_idx)
-    return train_idx, val_idx
 
 def nb_token_weights(ids: Sequence[Sequence[int]], labels: Sequence[int], vocab_size: int, n_labels: int,
                      alpha: float = 1.0) -> np.ndarray:
@@ -311,7 +296,7 @@ def fit(config: Config, train: Corpus, progress: bool = True,
     prep.max_len = max_len
 
     tr = config.training
-    train_idx, val_idx = stratified_validation(prep.train_labels, tr.validation_share, tr.seed)
+    train_idx, val_idx = stratified_holdout(prep.train_labels, tr.validation_share, tr.seed)
     fit_ids = [ids[i] for i in train_idx]
     train_seq = BatchSequence(fit_ids, prep.train_labels[train_idx], tr.batch_size, max_len, policy, min_len,
                               shuffle=True, seed=tr.seed)

@@ -11,7 +11,7 @@ from typing import Any, Sequence
 from toolkit.core import registry
 from toolkit.training.corpus import Corpus, load_corpus, train_test_split
 from toolkit.core.errors import OutputExistsError, VocabError
-from toolkit.core.vocab import Vocab
+from toolkit.training.vocab_builder import build_vocab, coverage
 
 
 def tokenize_texts(texts: Sequence[str], tokenizer: Any, progress: bool = False,
@@ -89,14 +89,14 @@ def vocab_summary(
     else:
         train, test = corpus, None
     train_tokens = tokenize_texts(train.texts, tok, progress=True)
-    vocab = Vocab.build(train_tokens, min_count=min_count, max_size=max_size, ngrams=ngrams)
-    test_cov = vocab.coverage(tokenize_texts(test.texts, tok)) if test is not None else None
+    vocab = build_vocab(train_tokens, min_count=min_count, max_size=max_size, ngrams=ngrams)
+    test_cov = coverage(vocab, tokenize_texts(test.texts, tok)) if test is not None else None
     if out is not None:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         vocab.to_file(out)
     return VocabSummary(
         corpus=corpus.name, tokenizer=tokenizer, tokenizer_config=tok.config, documents=len(corpus),
         train_documents=len(train), vocab_size=len(vocab), min_count=min_count, max_size=max_size, ngrams=ngrams,
-        train_coverage=vocab.coverage(train_tokens), test_coverage=test_cov, out=str(out) if out else None,
+        train_coverage=coverage(vocab, train_tokens), test_coverage=test_cov, out=str(out) if out else None,
         empty_documents=sum(1 for t in train_tokens if not t),
     )

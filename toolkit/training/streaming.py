@@ -7,14 +7,14 @@ one record (Parquet: one record batch) at a time; nothing here holds the corpus.
   ``data.test_share``; no index or shuffle is needed, every process (and Ray Data) agrees, and
   duplicates of a text never straddle train and test. Not stratified.
 * **Vocabulary and naive-Bayes weights** (:func:`count_vocab`): documents are counted in chunks
-  (:func:`count_chunk`) merged in order (:class:`VocabCounter`), which reproduces ``Vocab.build``
+  (:func:`count_chunk`) merged in order (:class:`VocabCounter`), which reproduces :func:`~toolkit.training.vocab_builder.build_vocab`
   exactly, ties included (merging first-appearance-ordered chunk counts in order keeps first
   appearances in corpus order). Per-label document frequencies, counted in the same pass, give
   :func:`toolkit.training.loop.nb_token_weights`. One pass suffices for ``unknown="map"`` when
   ``max_size`` cuts nothing: a document holds ``<unk>`` only if it holds a token seen fewer than
   ``min_count`` times, and such tokens are tracked per document (at most ``min_count - 1`` entries
   per rare token type). ``unknown="drop"`` with n-grams needs the word counts first (a second pass,
-  as ``Vocab.build`` walks its lists twice); with ``drop`` or a cutting ``max_size`` the weights and
+  as :func:`~toolkit.training.vocab_builder.build_vocab` walks its lists twice); with ``drop`` or a cutting ``max_size`` the weights and
   the longest document come from one encoding pass. :attr:`VocabStats.passes` counts the passes.
   The Ray Data engine (:mod:`toolkit.training.distributed.ray_data`) runs the same chunk functions
   through the ``count`` / ``encode`` passes of :func:`count_vocab`.
@@ -157,7 +157,7 @@ def count_chunk(pairs: Iterable[tuple[str, str]], tokenizer: Any, ngrams: int, m
     docs = []
     for text, label in pairs:
         toks = tokenizer(text)
-        if words is not None:  # unknown="drop" with n-grams: n-grams over the words kept (Vocab.build's 2nd pass)
+        if words is not None:  # unknown="drop" with n-grams: n-grams over the words kept (build_vocab's 2nd pass)
             toks = [t for t in toks if words.get(t, 0) >= min_count]
         if ngrams > 1 and not unigrams_only:
             toks = add_ngrams(toks, ngrams)
@@ -217,7 +217,7 @@ class VocabCounter:
         self._pruned = len(kept)
 
     def kept_tokens(self, max_size: int | None) -> tuple[list[str], bool]:
-        """The vocabulary's tokens in id order (as ``Vocab.build``), and whether ``max_size`` cut any."""
+        """The vocabulary's tokens in id order (as :func:`~toolkit.training.vocab_builder.build_vocab`), and whether ``max_size`` cut any."""
         self.prune()
         self.counts.pop(PAD, None)
         self.counts.pop(UNK, None)
@@ -285,7 +285,7 @@ def count_vocab(config: Any, sources: Sequence[Path], *, labels: Sequence[str] |
                 encode=_encode_local) -> VocabStats:
     """Count the vocabulary and the naive-Bayes document counts of the training documents of ``sources``.
 
-    Equal to ``Vocab.build`` over the tokenized training documents, and ``nb_counts`` to the
+    Equal to :func:`~toolkit.training.vocab_builder.build_vocab` over the tokenized training documents, and ``nb_counts`` to the
     counts :func:`toolkit.training.loop.nb_token_weights` forms from their encoded ids.
 
     ``count`` (a counting pass: ``(pairs_fn, tokenizer, ngrams, min_count, words=, unigrams_only=,

@@ -12,6 +12,7 @@ import numpy as np
 from toolkit.training.corpus import load_polarity, train_test_split
 from toolkit.serving.tokenizers.nltk_style import NltkStyleTokenizer
 from toolkit.core.vocab import Vocab
+from toolkit.training.vocab_builder import build_vocab
 from toolkit.training.loop import set_seed
 
 seed = int(sys.argv[1]); out = sys.argv[2]; drop_oov = sys.argv[3] == "drop"
@@ -19,7 +20,7 @@ corpus = load_polarity()
 train, test = train_test_split(corpus)
 tok = NltkStyleTokenizer(stopwords=True)
 tr_tokens = [tok(t) for t in train.texts]; te_tokens = [tok(t) for t in test.texts]
-vocab = Vocab.build(tr_tokens, min_count=2, ngrams=1)
+vocab = build_vocab(tr_tokens, min_count=2, ngrams=1)
 def enc(docs):
     ids = vocab.encode_many(docs)
     return [[i for i in x if i != 1] for x in ids] if drop_oov else ids

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from toolkit.errors import EmbeddingError
-from toolkit.core.vocab import Vocab
+from toolkit.training.vocab_builder import build_vocab
 
 DOCS = [
     ["wonderful", "film", "superb", "acting", "the", "story", "moves"],
@@ -29,7 +29,7 @@ def test_registered_through_the_hook(registered):
 def test_matrix_rows_and_report():
     from toolkit_fasttext.embedding import FastTextEmbedding
 
-    vocab = Vocab.build(DOCS, min_count=1)
+    vocab = build_vocab(DOCS, min_count=1)
     emb = FastTextEmbedding(**SMALL)
     matrix = emb.matrix(vocab, DOCS)
     assert matrix.shape == (len(vocab), 16) and matrix.dtype == np.float32
@@ -46,7 +46,7 @@ def test_out_of_vocabulary_tokens_get_vectors_from_character_ngrams():
     from toolkit_fasttext.embedding import FastTextEmbedding
 
     docs = DOCS + [["wonderfully", "boringly", "filmic"]]  # seen once: below fastText's min_count=2
-    vocab = Vocab.build(docs, min_count=1, ngrams=2)  # also bigram tokens such as superb_acting
+    vocab = build_vocab(docs, min_count=1, ngrams=2)  # also bigram tokens such as superb_acting
     emb = FastTextEmbedding(min_count=2, rescale=False, **SMALL)
     matrix = emb.matrix(vocab, docs)
     wv = emb.model.wv
@@ -71,7 +71,7 @@ def test_out_of_vocabulary_tokens_get_vectors_from_character_ngrams():
 def test_same_seed_same_vectors():
     from toolkit_fasttext.embedding import FastTextEmbedding
 
-    vocab = Vocab.build(DOCS, min_count=1)
+    vocab = build_vocab(DOCS, min_count=1)
     a = FastTextEmbedding(**SMALL).matrix(vocab, DOCS)
     b = FastTextEmbedding(**SMALL).matrix(vocab, DOCS)
     np.testing.assert_array_equal(a, b)
@@ -93,6 +93,6 @@ def test_bad_options_name_the_option(options, match):
 def test_empty_corpus_is_a_clear_error():
     from toolkit_fasttext.embedding import FastTextEmbedding
 
-    vocab = Vocab.build(DOCS, min_count=1)
+    vocab = build_vocab(DOCS, min_count=1)
     with pytest.raises(EmbeddingError, match="no tokens"):
         FastTextEmbedding(**SMALL).matrix(vocab, [[], []])

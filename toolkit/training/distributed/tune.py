@@ -50,8 +50,7 @@ RESULTS_JSON, RESULTS_CSV, BEST_TOML = "results.json", "results.csv", "best_conf
 # --------------------------------------------------------------------------
 def run_trial(trial: dict[str, Any], config_dict: dict[str, Any], corpus: Any, k: int) -> dict[str, Any]:
     """Fit and score one trial; returns its metrics (used in Tune's actors and by the local engine)."""
-    from toolkit.training.corpus import k_folds
-    from toolkit.training.loop import stratified_validation
+    from toolkit.training.corpus import k_folds, stratified_holdout
     from toolkit.training.train import fit_fold, split_corpus
 
     config = Config.from_dict(config_dict).with_overrides(trial["params"]) if trial["params"] \
@@ -60,8 +59,7 @@ def run_trial(trial: dict[str, Any], config_dict: dict[str, Any], corpus: Any, k
         train, test = k_folds(corpus, k, seed=config.data.split_seed)[trial["fold"]]
     else:
         train_all, _ = split_corpus(config, corpus)
-        labels = np.asarray(train_all.label_ids)
-        fit_idx, val_idx = stratified_validation(labels, trial["validation_share"], config.training.seed)
+        fit_idx, val_idx = stratified_holdout(train_all.label_ids, trial["validation_share"], config.training.seed)
         docs = train_all.documents
         train = train_all.subset([docs[i] for i in fit_idx], "search-train")
         test = train_all.subset([docs[i] for i in val_idx], "search-validation")
