@@ -18,6 +18,7 @@ from toolkit.core import registry
 from toolkit.core.errors import EmbeddingError, TrainingError
 from toolkit.core.batching import pad, score_batches
 from toolkit.core.vocab import Vocab
+from toolkit.training.vocab_builder import build_vocab
 from toolkit.training.config import Config
 from toolkit.training.corpus import Corpus, stratified_holdout
 from toolkit.training.keras_io import keras_predict_fn
@@ -235,7 +236,7 @@ def prepare(config: Config, train: Corpus, progress: bool = True) -> Prepared:
     tok = registry.create_tokenizer(config.tokenizer.name, **config.tokenizer.options)
     train_tokens = tokenize_texts(train.texts, tok, progress=progress, description="tokenizing train")
     v = config.vocab
-    vocab = Vocab.build(train_tokens, min_count=v.min_count, max_size=v.max_size, ngrams=v.ngrams,
+    vocab = build_vocab(train_tokens, min_count=v.min_count, max_size=v.max_size, ngrams=v.ngrams,
                         unknown=v.unknown)
     if len(vocab) <= 2:
         raise TrainingError(
