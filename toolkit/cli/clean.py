@@ -1,10 +1,12 @@
 """``toolkit clean PATH``: remove what killed toolkit processes left behind.
 
-Every command writes its output next to the target first (``.<name>.toolkit-tmp-<pid>-<host>-XXXX``)
-and renames it into place; an error, Ctrl-C or SIGTERM removes that temporary work, but SIGKILL,
-a crash or a power cut cannot. The next write to the same target sweeps such leftovers; this
-command sweeps them on demand. Only work of processes of this machine that are gone is removed:
-a running command's temporary files are never touched.
+Every command writes its output next to the target first (``.<name>.toolkit-tmp-<pid>-<host>-XXXX``,
+:mod:`toolkit.core.atomic`: bundles, model folders, ``toolkit score``'s outputs and their engines'
+folders of parts, vocabularies, predictions) and renames it into place; an error, Ctrl-C or SIGTERM
+removes that temporary work, but SIGKILL, a crash or a power cut cannot. The next write to the same
+target sweeps such leftovers; this command sweeps them on demand, in sub-folders too. Only work of
+processes of this machine that are gone is removed: a running command's temporary files are never
+touched.
 """
 
 from __future__ import annotations
@@ -24,21 +26,21 @@ def register(app: typer.Typer) -> None:
 
 
 def clean_paths(paths: List[Path], dry_run: bool = False) -> list[Path]:
-    """Stale temporary work for each path: inside it when it is a folder, and beside it (its own
-    leftovers as a target). Removed unless ``dry_run``; returns what was (or would be) removed."""
-    from toolkit.core.atomic import remove_path, stale_temp_paths
+    """Stale temporary work for each path: anywhere under it when it is a folder
+    (:func:`toolkit.core.atomic.sweep_folder`), and beside it (its own leftovers as a target,
+    :func:`toolkit.core.atomic.sweep_stale`). Removed unless ``dry_run``; returns what was (or would be)
+    removed."""
+    from toolkit.core.atomic import sweep_folder, sweep_stale
 
-    found: list[Path] = []
     for path in paths:
         if not path.exists() and not path.parent.is_dir():
             raise ToolkitError(f"{path} does not exist, nor does its folder {path.parent}")
+    found: set[Path] = set()
+    for path in paths:
         if path.is_dir():
-            found.extend(stale_temp_paths(path))
-        found.extend(stale_temp_paths(path.parent if str(path.parent) else Path("."), path.name))
-    unique = sorted(set(found))
-    if dry_run:
-        return unique
-    return [p for p in unique if remove_path(p)]
+            found.update(sweep_folder(path, dry_run=dry_run))
+        found.update(sweep_stale(path, dry_run=dry_run))
+    return sorted(found)
 
 
 @cli_errors

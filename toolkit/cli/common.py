@@ -102,13 +102,12 @@ def check_output_file(path: "os.PathLike[str] | str", overwrite: bool, option: s
     from pathlib import Path
 
     from toolkit.core.errors import OutputExistsError
-    from toolkit.core.atomic import check_parent_writable
+    from toolkit.core.atomic import check_parent_writable, refuse_existing
 
     path = Path(path)
     if path.is_dir():
         raise OutputExistsError(f"{option} {path} is a folder; give the path of a file to write")
-    if path.exists() and not overwrite:
-        raise OutputExistsError(f"{option} {path} exists; pass --overwrite to replace it")
+    refuse_existing(path, overwrite, what=option)
     check_parent_writable(path, option)
 
 

@@ -13,7 +13,8 @@ from typing import Optional
 import typer
 
 from toolkit.cli.common import cli_errors
-from toolkit.core.errors import EmbeddingError, OutputExistsError, ToolkitError
+from toolkit.core.atomic import refuse_existing
+from toolkit.core.errors import EmbeddingError, ToolkitError
 
 app = typer.Typer(
     help="Train word2vec vectors on a corpus, and inspect or plot vector files.",
@@ -56,8 +57,7 @@ def train_cmd(
 
     if split not in ("train", "all"):
         raise ToolkitError(f"--split must be 'train' or 'all', got {split!r}")
-    if out.exists() and not overwrite:
-        raise OutputExistsError(f"{out} exists; pass --overwrite to replace it")
+    refuse_existing(out, overwrite)
     provider = Word2VecEmbedding(dim=dim, window=window, min_count=min_count, workers=workers, sg=sg,
                                  epochs=epochs, seed=seed, progress=progress)
     tok = registry.create_tokenizer(tokenizer)

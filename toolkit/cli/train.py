@@ -42,9 +42,9 @@ def build_config(config_file: Optional[Path], overrides: dict[str, Any], preset:
     config = base.with_overrides(overrides, source="command line", aliases=OPTION_NAMES) if overrides else base
     if not preset:
         return config
-    from toolkit.core.registry import create_architecture
+    from toolkit.core import registry
 
-    arch = create_architecture(config.architecture.name, **config.architecture.options)
+    arch = registry.create("architecture", config.architecture.name, **config.architecture.options)
     recommended = getattr(arch, "recommended", None)
     if not recommended:
         raise ConfigError(f"--preset: architecture {config.architecture.name!r} has no recommended settings "
@@ -115,11 +115,12 @@ def train_cmd(
     config = build_config(config_file, overrides, preset=preset)
     command = "toolkit " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("toolkit") else None
 
-    from toolkit.core.errors import OutputExistsError
     from toolkit.core.atomic import private_tempdir
+    from toolkit.training.train import check_output_folder
 
-    if out.exists() and not overwrite:
-        raise OutputExistsError(f"output folder {out} exists; pass --overwrite to replace it")
+    # The same check train_model, the Ray engine and run_cross_validation make, made here too for a fast
+    # error: before private_tempdir makes a scratch folder beside --out and TensorFlow is imported (seconds).
+    check_output_folder(out, overwrite)
     with private_tempdir(out):  # TensorFlow's scratch files (autograph) beside the output, swept if killed
         import_tensorflow()  # after the settings are checked: a bad option fails at once
         if cv:
@@ -142,15 +143,10 @@ def train_cmd(
 
 def run_cross_validation(config, k: int, out: Path, overwrite: bool, progress: bool, engine: str = "local",
                          address: Optional[str] = None) -> dict:
-    from toolkit.core.atomic import atomic_dir
-    from toolkit.core.errors import OutputExistsError
-    from toolkit.training.train import cross_validate
+    from toolkit.core.atomic import atomic_dir, write_json
+    from toolkit.training.train import check_output_folder, cross_validate
 
-    if out.exists() and not overwrite:
-        raise OutputExistsError(f"output folder {out} exists; pass --overwrite to replace it")
-    from toolkit.training.train import check_output_folder
-
-    check_output_folder(out)  # before the k fits, not after them
+    check_output_folder(out, overwrite)  # before the k fits, not after them
 
     def on_fold(i: int, row: dict) -> None:
         typer.echo(f"fold {i}: accuracy {row['accuracy']:.4f} ({row['n_test']} docs, {row['train_seconds']:.0f}s)")
@@ -169,7 +165,7 @@ def run_cross_validation(config, k: int, out: Path, overwrite: bool, progress: b
                        f"({cal.get('method')}, each fold calibrated on the others)")
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_dir(out, overwrite=overwrite, expect=("cv.json",)) as tmp:
-        (Path(tmp) / "cv.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        write_json(Path(tmp) / "cv.json", result)
         (Path(tmp) / "config.toml").write_text(config.to_toml(), encoding="utf-8")
     typer.echo(f"written: {out / 'cv.json'}")
     return result

@@ -5,9 +5,12 @@ into a temporary folder beside the target and renames it into place;
 :func:`temp_file` does the same for one file. Temporary work is named
 ``.<target>.toolkit-tmp-<pid>-<host>-XXXX`` next to the target; what a process
 that no longer exists left (SIGKILL, a crash, a power cut) is removed by the
-next write to the same target and by ``toolkit clean`` (:func:`sweep_stale`);
-a live process's work, or another host's, is never touched. Standard library
-only (serving half).
+next write to the same target (:func:`sweep_stale`) and by ``toolkit clean``
+(:func:`sweep_folder`); a live process's work, or another host's, is never
+touched. :func:`temp_path` names such work for a library that creates it itself
+(a scoring engine writing a folder of parts). :func:`refuse_existing` is the one
+"exists; pass --overwrite" check, :func:`write_json` the one JSON writer.
+Standard library only.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from toolkit.core.errors import OutputExistsError, OutputNotWritableError
+from toolkit.core.errors import OutputExistsError, OutputNotWritableError, ToolkitError
 
 
 TEMP_MARK = "toolkit-tmp"
@@ -90,16 +93,67 @@ def remove_path(path: Path) -> bool:
         return False
 
 
-def sweep_stale(target: str | os.PathLike) -> list[Path]:
+def _removed(paths: list[Path], dry_run: bool) -> list[Path]:
+    return paths if dry_run else [p for p in paths if remove_path(p)]
+
+
+def sweep_stale(target: str | os.PathLike, *, dry_run: bool = False) -> list[Path]:
     """Remove the stale temporary work left next to ``target`` by killed toolkit processes;
-    returns what was removed. Live processes' work, and other machines', is never touched."""
+    returns what was removed (``dry_run``: what would be). Live processes' work, and other
+    machines', is never touched."""
     target = Path(target)
-    return [p for p in stale_temp_paths(target.parent, target.name) if remove_path(p)]
+    return _removed(stale_temp_paths(target.parent, target.name), dry_run)
 
 
-def sweep_folder(folder: str | os.PathLike) -> list[Path]:
-    """Remove every stale temporary item directly inside ``folder`` (``toolkit clean``)."""
-    return [p for p in stale_temp_paths(folder) if remove_path(p)]
+def sweep_folder(folder: str | os.PathLike, *, dry_run: bool = False) -> list[Path]:
+    """Remove the stale temporary work anywhere under ``folder`` (``toolkit clean``): whatever target it
+    was for, in sub-folders too (``toolkit score`` keeps its inputs' sub-folders). Hidden folders
+    (temporary work itself, ``.git``, ``.venv``) are not entered and links not followed. Returns what
+    was removed (``dry_run``: what would be); live processes' work, and other machines', is never touched."""
+    found: list[Path] = []
+    for root, dirs, _ in os.walk(folder):
+        found += stale_temp_paths(root)
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+    return _removed(sorted(found), dry_run)
+
+
+def temp_path(target: str | os.PathLike, suffix: str = "") -> Path:
+    """A new name for temporary work beside ``target``, for a writer that creates the file or folder
+    itself (pyarrow's ``ParquetWriter``, a Ray or Spark write); nothing is created. Stale work for
+    ``target`` is swept first; the caller renames the work into place or removes it."""
+    target = Path(target)
+    sweep_stale(target)
+    return target.parent / f"{temp_prefix(target)}{uuid.uuid4().hex[:10]}{suffix}"
+
+
+def refuse_existing(
+    path: str | os.PathLike,
+    overwrite: bool,
+    *,
+    what: str = "",
+    problem: str = "exists",
+    or_pass: str = "",
+    replace: str = "it",
+    another: str = "",
+    error: type[ToolkitError] = OutputExistsError,
+) -> None:
+    """Refuse an existing output ``path`` (a broken link included) unless ``overwrite``: the one
+    "exists; pass --overwrite" check of every command.
+
+    The message reads ``[<what> ]<path> <problem>; pass [<or_pass> or ]--overwrite to replace
+    <replace>[, or choose another <another>]``, e.g. ``output folder runs/cnn exists; pass
+    --overwrite to replace it``.
+
+    Raises:
+        OutputExistsError: (or ``error``) ``path`` exists and ``overwrite`` is false.
+    """
+    path = Path(path)
+    if overwrite or not (path.exists() or path.is_symlink()):
+        return
+    named = f"{what} {path}" if what else str(path)
+    alternative = f"{or_pass} or " if or_pass else ""
+    elsewhere = f", or choose another {another}" if another else ""
+    raise error(f"{named} {problem}; pass {alternative}--overwrite to replace {replace}{elsewhere}")
 
 
 def check_parent_writable(target: str | os.PathLike, what: str = "output") -> None:
@@ -283,8 +337,7 @@ def atomic_dir(
 def _check_target(target: Path, overwrite: bool, expect: Sequence[str]) -> None:
     if not (target.exists() or target.is_symlink()):
         return
-    if not overwrite:
-        raise OutputExistsError(f"{target} exists; pass --overwrite to replace it, or choose another --out")
+    refuse_existing(target, overwrite, another="--out")
     if not _looks_replaceable(target, expect):
         what = "is not a folder" if not target.is_dir() or target.is_symlink() else (
             f"does not look like one this command writes (it has none of {', '.join(expect)})"
@@ -293,7 +346,13 @@ def _check_target(target: Path, overwrite: bool, expect: Sequence[str]) -> None:
 
 
 def write_json(path: str | os.PathLike, data: Any) -> None:
-    """Write ``data`` as indented UTF-8 JSON with a final newline."""
-    with open(path, "w", encoding="utf-8", newline="\n") as fh:
-        json.dump(data, fh, indent=2, ensure_ascii=False, sort_keys=False)
-        fh.write("\n")
+    """Write ``data`` to ``path`` as JSON indented by 2, keys in their order, non-ASCII characters escaped,
+    with a final newline; completely or not at all (:func:`write_text_atomic`).
+
+    The one JSON writer of every output (``bundle.json``, ``model.json``, ``metrics.json``, ``cv.json``,
+    scoring's ``_SUCCESS``). The bytes are those ``json.dumps(data, indent=2) + "\\n"`` always gave
+    ``model.json``, whose sha256 a bundle records (``source.model_json_sha256``); a bundle's id is
+    computed over a canonical form of its ``bundle.json`` (:func:`toolkit.core.bundle.compute_bundle_id`),
+    so how that file is spelled does not change it.
+    """
+    write_text_atomic(path, json.dumps(data, indent=2) + "\n", newline="\n")

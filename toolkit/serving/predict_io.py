@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from toolkit.core.errors import OutputExistsError
 from toolkit.core.batching import DEFAULT_BATCH_SIZE
-from toolkit.core.atomic import check_parent_writable, temp_file
+from toolkit.core.atomic import check_parent_writable, refuse_existing, temp_file
 from toolkit.core.bundle import sha256_file
 from toolkit.core.records import iter_records
 from toolkit.core.records import text_field as text_field_value
@@ -45,8 +45,7 @@ def predict_file(
     out_path = Path(out_path)
     if out_path.is_dir():
         raise OutputExistsError(f"--out {out_path} is a folder; give the path of the JSONL file to write")
-    if out_path.exists() and not overwrite:
-        raise OutputExistsError(f"{out_path} exists; pass --overwrite to replace it")
+    refuse_existing(out_path, overwrite)
     check_parent_writable(out_path, "--out")
     rt = bundle if isinstance(bundle, Runtime) else Runtime.load(bundle, threads=threads)
     in_path = Path(in_path)

@@ -23,6 +23,7 @@ import re
 import tempfile
 from pathlib import Path
 
+from toolkit.core.atomic import refuse_existing
 from toolkit.core.errors import FetchError
 from toolkit.training.archive import _download, _remove, _say, _unpack
 
@@ -164,15 +165,14 @@ def fetch_polarity(
                 try:
                     counts = verify_polarity(dest)
                 except FetchError as exc:
-                    raise FetchError(
-                        f"{dest} exists but is not a valid polarity corpus ({exc.message}); "
-                        "pass --overwrite to replace it or choose another --dest"
-                    ) from exc
+                    refuse_existing(dest, overwrite, another="--dest", error=FetchError,
+                                    problem=f"exists but is not a valid polarity corpus ({exc.message})")
+                    raise  # not reached: overwrite is false here
                 sentoken = _sentoken_dir(dest)
                 _say(f"polarity corpus already present at {sentoken} ({counts['files']:,} reviews)", progress)
                 return sentoken
-        elif not overwrite:
-            raise FetchError(f"{dest} exists and is not a folder; pass --overwrite or choose another --dest")
+        elif not dest.is_dir():
+            refuse_existing(dest, overwrite, problem="exists and is not a folder", another="--dest", error=FetchError)
 
     parent = dest.parent
     try:

@@ -19,7 +19,7 @@ import numpy as np
 
 from toolkit.core.errors import ModelFolderError
 from toolkit.core.batching import LENGTH_POLICIES, pad
-from toolkit.core.atomic import atomic_dir
+from toolkit.core.atomic import atomic_dir, write_json
 from toolkit.core.bundle import BUNDLE_JSON, VOCAB_FILE
 
 MODEL_FORMAT = "toolkit-model"
@@ -55,10 +55,6 @@ def write_model_folder(out_dir: str | os.PathLike, *, model: Any, vocab: Any, co
         if extras is not None:
             extras(tmp)
     return out_dir
-
-
-def write_json(path: Path, data: Any) -> None:
-    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 
 def read_model_dir(model_dir: str | os.PathLike) -> dict[str, Any]:

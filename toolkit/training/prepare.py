@@ -10,7 +10,8 @@ from typing import Any, Sequence
 
 from toolkit.core import registry
 from toolkit.training.corpus import Corpus, load_corpus, train_test_split
-from toolkit.core.errors import OutputExistsError, VocabError
+from toolkit.core.atomic import refuse_existing
+from toolkit.core.errors import VocabError
 from toolkit.training.vocab_builder import build_vocab, coverage
 
 
@@ -79,9 +80,9 @@ def vocab_summary(
     """Load a corpus, tokenize it, build a vocabulary, measure coverage, optionally save it."""
     if split not in ("train", "all"):
         raise VocabError(f"--split must be 'train' or 'all', got {split!r}")
-    if out is not None and Path(out).exists() and not overwrite:
-        raise OutputExistsError(f"{out} exists; pass --overwrite to replace it")
-    tok = registry.create_tokenizer(tokenizer, **(tokenizer_options or {}))
+    if out is not None:
+        refuse_existing(out, overwrite)
+    tok = registry.create("tokenizer", tokenizer, **(tokenizer_options or {}))
     if corpus is None:
         corpus = load_corpus(data, text_field=text_field, label_field=label_field, encoding=encoding)
     if split == "train":

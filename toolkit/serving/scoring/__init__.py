@@ -10,8 +10,10 @@ a single file from the ``local`` engine, a folder of ``part-*`` files from the
 the input's order within each output, and every input column is carried through
 unchanged; the label and ``p_<LABEL>`` columns are appended (see
 :mod:`toolkit.serving.scoring.core`). Outputs appear only when complete (written
-under a hidden temporary name, then renamed); ``OUT/_SUCCESS`` is written when
-every input is done. ``resume=True`` skips inputs whose output exists.
+under a temporary name beside them, ``.<name>.toolkit-tmp-<pid>-<host>-XXXX``, then
+renamed; a killed run's are swept by the next run and by ``toolkit clean``);
+``OUT/_SUCCESS`` is written when every input is done. ``resume=True`` skips inputs
+whose output exists.
 
 Nothing here imports pyarrow, Ray or PySpark until a function runs.
 """
@@ -109,7 +111,7 @@ def score_files(
     summary = ScoreSummary(engine=engine, out=str(out_dir), labels=labels, skipped=[str(j.out) for j in done])
     if overwrite:
         for job in todo:
-            io.remove(job.out)  # an old output never survives next to a failed new one
+            io.remove_output(job.out)  # an old output never survives next to a failed new one
     start = time.perf_counter()
 
     def finished(job: Any, rows: int) -> None:

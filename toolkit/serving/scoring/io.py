@@ -11,8 +11,11 @@ bounded whatever the file size:
 
 One output per input, named after it (``reviews.jsonl`` -> ``OUT/reviews.parquet``;
 inputs found under a folder keep their sub-folders). Outputs are written under a
-hidden temporary name next to the target and renamed into place; ``OUT/_SUCCESS``
-is written only when every input is done. pyarrow is imported inside functions.
+temporary name next to the target (``.reviews.parquet.toolkit-tmp-<pid>-<host>-XXXX``,
+:func:`toolkit.core.atomic.temp_path`) and renamed into place; ``OUT/_SUCCESS`` is
+written only when every input is done. What a killed run left is swept by the next
+run to the same outputs and by ``toolkit clean OUT``; a live run's work never is.
+pyarrow is imported inside functions.
 """
 
 from __future__ import annotations
@@ -20,18 +23,18 @@ from __future__ import annotations
 import glob as globmod
 import json
 import os
-import shutil
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from toolkit.core.errors import InputError, OutputExistsError
+from toolkit.core.atomic import refuse_existing, remove_path, sweep_stale, temp_path, write_json
+from toolkit.core.errors import InputError, OutputNotWritableError
 
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 OUTPUT_FORMATS = ("parquet", "jsonl")
 SUCCESS = "_SUCCESS"
-TMP_MARK = ".tmp-"
+#: The target a grouped Ray write names its temporary folder after (``OUT/.ray-group.toolkit-tmp-...``).
+GROUP_NAME = "ray-group"
 
 
 @dataclass(frozen=True)
@@ -244,49 +247,32 @@ def _one_line(exc: BaseException) -> str:
 # ---------------------------------------------------------------------------
 # writing
 # ---------------------------------------------------------------------------
-def temp_path(target: Path) -> Path:
-    """A hidden temporary name next to ``target`` (so the final rename stays on one file system)."""
-    return target.with_name(f".{target.name}{TMP_MARK}{uuid.uuid4().hex[:10]}")
-
-
-def remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
-
-
-def clear_stale(job: Job) -> None:
-    """Remove temporary outputs a killed run left for this job."""
-    parent = job.out.parent
-    if parent.is_dir():
-        for stale in parent.glob(f".{globmod.escape(job.out.name)}{TMP_MARK}*"):
-            remove(stale)
+def remove_output(path: Path) -> None:
+    """Remove an output (a file, or an engine's folder of parts) that is to be replaced."""
+    if not remove_path(path):
+        raise OutputNotWritableError(f"cannot remove {path} to replace it; remove it yourself or choose another --out")
 
 
 def plan_outputs(jobs: list[Job], out_dir: Path, resume: bool, overwrite: bool) -> tuple[list[Job], list[Job]]:
-    """``(to_do, done)``. Removes the success marker and stale temporaries; refuses to overwrite by accident."""
+    """``(to_do, done)``. Removes the success marker and what killed runs left for these outputs
+    (:func:`toolkit.core.atomic.sweep_stale`: never a live run's work); refuses to overwrite by accident."""
     out_dir.mkdir(parents=True, exist_ok=True)
     existing = [job for job in jobs if job.out.exists()]
-    if existing and not (resume or overwrite):
-        raise OutputExistsError(f"{existing[0].out} exists ({len(existing)} of {len(jobs)} outputs exist); pass "
-                                f"--resume to skip finished inputs or --overwrite to replace them")
-    remove(out_dir / SUCCESS)
+    if existing and not resume:
+        refuse_existing(existing[0].out, overwrite, problem=f"exists ({len(existing)} of {len(jobs)} outputs exist)",
+                        or_pass="--resume to skip finished inputs", replace="them")
+    remove_output(out_dir / SUCCESS)
     for job in jobs:
-        clear_stale(job)
+        sweep_stale(job.out)
     for parent in {job.out.parent for job in jobs}:
-        for stale in parent.glob(f".ray-group{TMP_MARK}*") if parent.is_dir() else ():
-            remove(stale)
+        sweep_stale(parent / GROUP_NAME)
     if resume:
         return [j for j in jobs if not j.out.exists()], existing
     return jobs, []
 
 
 def write_success(out_dir: Path, summary: dict) -> None:
-    target = out_dir / SUCCESS
-    tmp = temp_path(target)
-    tmp.write_text(json.dumps(summary, indent=2) + "\n")
-    os.replace(tmp, target)
+    write_json(out_dir / SUCCESS, summary)
 
 
 class FileSink:
@@ -332,7 +318,7 @@ class FileSink:
             if exc_type is None and self.rows:
                 os.replace(self.tmp, self.target)
             else:
-                remove(self.tmp)
+                remove_path(self.tmp)
 
 
 def count_rows(path: Path, fmt: str) -> int:

@@ -21,7 +21,8 @@ from typing import Any, Callable, Sequence
 
 from toolkit.core.errors import ScoringError, ToolkitError
 from toolkit.serving.scoring.core import engine_failure
-from toolkit.serving.scoring.io import Job, count_rows, remove, temp_path
+from toolkit.core.atomic import remove_path, temp_path
+from toolkit.serving.scoring.io import GROUP_NAME, Job, count_rows
 
 
 #: Logical CPUs asked for by each read and write task (they do little work next to scoring).
@@ -33,7 +34,6 @@ PATH_COLUMN = "path"
 PART_COLUMN = "__toolkit_part"
 #: A grouped pipeline reads at most this many input bytes (a killed run loses at most one group).
 GROUP_BYTES = 1 << 30
-GROUP_NAME = "ray-group"  # temporary folder of a grouped write: .ray-group.tmp-*
 
 
 class RayScorer:
@@ -203,7 +203,7 @@ def _score_group(group: list[Job], *, payload: Any, text_field: str, label_colum
     except Exception as exc:
         raise engine_failure(group[0] if len(group) == 1 else None, "ray", exc) from exc
     finally:
-        remove(tmp)
+        remove_path(tmp)
 
 
 def _score_one(job: Job, *, payload: Any, text_field: str, label_column: str, batch_rows: int,
@@ -233,4 +233,4 @@ def _score_one(job: Job, *, payload: Any, text_field: str, label_column: str, ba
     except Exception as exc:
         raise engine_failure(job, "ray", exc) from exc
     finally:
-        remove(tmp)
+        remove_path(tmp)

@@ -15,14 +15,14 @@ of texts. The bundle reaches the executors as bytes inside the function
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from toolkit.core.errors import InputError, ScoringError, ToolkitError
 from toolkit.serving.scoring.core import engine_failure
-from toolkit.serving.scoring.io import Job, count_rows, temp_path
+from toolkit.core.atomic import remove_path, temp_path
+from toolkit.serving.scoring.io import Job, count_rows
 
 DEFAULT_MASTER = "local[2]"
 
@@ -175,7 +175,7 @@ def _score_one(spark: Any, udf: Any, job: Job, text_field: str, label_column: st
     except Exception as exc:
         raise engine_failure(job, "spark", exc) from exc
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        remove_path(tmp)
 
 
 __all__ = ["labels_of", "local_session", "score_frame", "sentiment_udf"]

@@ -34,10 +34,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from toolkit.core.errors import ConfigError, OutputExistsError, TrainingError
+from toolkit.core.errors import ConfigError, TrainingError
 from toolkit.training.config import Config
 from toolkit.training.distributed import RaySession, failure_summary, import_ray
-from toolkit.core.atomic import write_text_atomic
+from toolkit.core.atomic import refuse_existing, write_text_atomic
 
 MODES = ("grid", "random")
 OBJECTIVES = ("cv", "validation")
@@ -297,17 +297,17 @@ def run_search(space_file: str | os.PathLike, out: str | os.PathLike, config: Co
                     previous.get("search", {}).get("search") != spec["search"]:
                 raise ConfigError(f"--resume: {out / RESULTS_JSON} is from a different search; use another --out")
             done = {r["key"]: r for r in previous.get("rows", [])}
-        elif not overwrite:
-            raise OutputExistsError(f"{out} holds search results; pass --resume to continue it or --overwrite")
-    elif out.exists() and any(out.iterdir()) and not overwrite and not resume:
-        raise OutputExistsError(f"output folder {out} exists; pass --overwrite to replace it")
+        else:
+            refuse_existing(out, overwrite, problem="holds search results", or_pass="--resume to continue it")
+    elif not resume and not (out.is_dir() and not any(out.iterdir())):  # an empty folder is filled
+        refuse_existing(out, overwrite, what="output folder")
     out.mkdir(parents=True, exist_ok=True)
     settings = settings_of(spec)
     for params in settings:  # refuse a bad setting before any training starts
         c = config.with_overrides(params)
-        registry.create_architecture(c.architecture.name, **c.architecture.options)
-        registry.create_embedding(c.embedding.name, **c.embedding.options)
-        registry.create_tokenizer(c.tokenizer.name, **c.tokenizer.options)
+        registry.create("architecture", c.architecture.name, **c.architecture.options)
+        registry.create("embedding", c.embedding.name, **c.embedding.options)
+        registry.create("tokenizer", c.tokenizer.name, **c.tokenizer.options)
     corpus = load_training_corpus(config, corpus)
     search = spec["search"]
     k = int(search["folds"])

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from toolkit.core.errors import ExportError, OutputExistsError
-from toolkit.core.atomic import atomic_dir, check_parent_writable
+from toolkit.core.atomic import atomic_dir, check_parent_writable, refuse_existing
 from toolkit.core.bundle import BUNDLE_JSON, CARD_FILE, MODEL_FILE, VOCAB_FILE, finalize_bundle
 from toolkit.training.export.card import bundle_meta, model_card
 from toolkit.training.export.convert import MIN_OPSET, check_onnx, convert_to_onnx, rewrite_graph
@@ -96,8 +96,7 @@ def export_model(
     model_dir = Path(model_dir)
     meta = read_model_dir(model_dir)
     out = Path(out) if out is not None else default_out(model_dir)
-    if out.exists() and not overwrite:
-        raise OutputExistsError(f"{out} exists; pass --overwrite to replace it, or choose another --out")
+    refuse_existing(out, overwrite, another="--out")
     if out.exists() and (not out.is_dir() or out.is_symlink()):
         raise OutputExistsError(f"refusing to replace {out}: it is not a folder; remove it yourself or choose another --out")
     check_parent_writable(out, "bundle folder")  # before the conversion, not after it
