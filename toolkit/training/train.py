@@ -15,7 +15,7 @@ import numpy as np
 from toolkit import __version__
 from toolkit.core import registry
 from toolkit.core.errors import OutputExistsError, TrainingError
-from toolkit.core.atomic import check_parent_writable
+from toolkit.core.atomic import check_parent_writable, refuse_existing
 from toolkit.core.vocab import Vocab
 from toolkit.training.config import Config
 from toolkit.training.calibration import (RELIABILITY_PNG, before_after, calibrate, cross_fitted_calibration,
@@ -69,9 +69,13 @@ def model_meta(config: Config, result: FitResult) -> dict[str, Any]:
         "toolkit_version": __version__,
     }
 
-def check_output_folder(out_dir: Path) -> None:
-    """Refuse an output folder that cannot be written before any work: a file in its place, or a
-    parent folder that cannot be created or written (:func:`toolkit.core.atomic.check_parent_writable`)."""
+def check_output_folder(out_dir: Path, overwrite: bool) -> None:
+    """Refuse, before any work, the output folder of ``toolkit train``: an existing one without
+    ``overwrite`` (:func:`toolkit.core.atomic.refuse_existing`), a file in its place, or a parent folder
+    that cannot be created or written (:func:`toolkit.core.atomic.check_parent_writable`). The one check of
+    that folder: :func:`train_model`, the Ray engine and the command line's cross-validation call it."""
+    out_dir = Path(out_dir)
+    refuse_existing(out_dir, overwrite, what="output folder")
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputExistsError(f"output {out_dir} is a file; choose a folder path for --out")
     check_parent_writable(out_dir, "output folder")
@@ -109,9 +113,7 @@ def train_model(config: Config, out_dir: str | os.PathLike, *, overwrite: bool =
                 corpus: Corpus | None = None, command: str | None = None) -> dict[str, Any]:
     """Run the whole chain and write the model folder; returns the test metrics."""
     out_dir = Path(out_dir)
-    if out_dir.exists() and not overwrite:
-        raise OutputExistsError(f"output folder {out_dir} exists; pass --overwrite to replace it")
-    check_output_folder(out_dir)  # before training, not after it
+    check_output_folder(out_dir, overwrite)  # before training, not after it
     corpus = load_training_corpus(config, corpus)
     train, test = split_corpus(config, corpus)
     config, short_text = short_text_rule(config, train)

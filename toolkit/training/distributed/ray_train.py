@@ -35,7 +35,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from toolkit.core.errors import OutputExistsError, TrainingError
+from toolkit.core.errors import TrainingError
 from toolkit.training.config import Config
 from toolkit.training.distributed import RaySession, failure_summary, import_ray
 
@@ -245,9 +245,11 @@ def train_distributed(config: Config, out_dir: str | os.PathLike, *, workers: in
                       test_data: Any = None, command: str | None = None,
                       on_epoch: Callable[[dict], None] | None = None, fault: dict | None = None) -> dict[str, Any]:
     """Train with ``workers`` data-parallel Ray Train workers; write the model folder; return the test metrics."""
+    from toolkit.core.atomic import make_temp_dir, temp_path
+    from toolkit.training.train import check_output_folder
+
     out_dir = Path(out_dir)
-    if out_dir.exists() and not overwrite:
-        raise OutputExistsError(f"output folder {out_dir} exists; pass --overwrite to replace it")
+    check_output_folder(out_dir, overwrite)  # before Ray starts, not after training
     if config.training.validation_share > 0:
         raise TrainingError("--engine ray trains without a validation split (it keeps the epoch with the lowest "
                             "training loss); set training.validation_share = 0")
@@ -258,8 +260,10 @@ def train_distributed(config: Config, out_dir: str | os.PathLike, *, workers: in
 
     t0 = time.perf_counter()
     arch = registry.create_architecture(config.architecture.name, **config.architecture.options)
-    tmp = Path(tempfile.mkdtemp(prefix=".toolkit-ray-", dir=out_dir.parent if out_dir.parent.exists() else None))
-    storage_path = Path(storage) if storage else out_dir.parent / f".{out_dir.name}.ray-train"
+    # Scratch files and Ray Train's checkpoints beside the output, named as all temporary work is
+    # (.<name>.toolkit-tmp-<pid>-<host>-XXXX): removed at the end, swept by `toolkit clean` if killed.
+    tmp = make_temp_dir(out_dir) if out_dir.parent.is_dir() else Path(tempfile.mkdtemp(prefix="toolkit-ray-"))
+    storage_path = Path(storage) if storage else temp_path(out_dir)
     run_name = f"train-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
     try:
         sources, test_share, test_docs = _prepare_sources(config, test_data, tmp)
