@@ -105,7 +105,7 @@ def write_trained_model(out: Path, policy: str = "dynamic", max_len: int = 32, m
 
     keras.utils.set_random_seed(seed)
     texts, labels = synthetic_corpus(seed=seed)
-    tok = registry.create_tokenizer("nltk")
+    tok = registry.create("tokenizer", "nltk")
     reg = registry.lookup("tokenizer", "nltk")
     tokens = [tok(t) for t in texts]
     n_train = int(len(texts) * 0.8)
@@ -118,7 +118,7 @@ def write_trained_model(out: Path, policy: str = "dynamic", max_len: int = 32, m
         arch_info = {"name": "toy-cnn" if policy == "dynamic" else "toy-cnn-lstm", "config": {"filters": 16},
                      "plugin": "tests.model_factory", "distribution": "toolkit-tests", "version": "0"}
     else:
-        arch_obj = registry.create_architecture(architecture, **REAL_OPTIONS.get(architecture, {}))
+        arch_obj = registry.create("architecture", architecture, **REAL_OPTIONS.get(architecture, {}))
         arch_reg = registry.lookup("architecture", architecture)
         extra = {}
         if getattr(arch_obj, "needs_token_weights", False):

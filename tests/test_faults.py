@@ -273,7 +273,7 @@ def test_keyboard_interrupt_in_a_plugin_import_is_not_swallowed(tmp_path, monkey
     registry.reset()
     try:
         with pytest.raises(KeyboardInterrupt):
-            registry.get_tokenizers()
+            registry.get_components("tokenizer")
     finally:
         registry.reset()
         sys.modules.pop("kbd_plugin", None)

@@ -86,7 +86,7 @@ class _StandInPlugin:
 def _ensure_learned_embedding() -> None:
     from toolkit.core import registry
 
-    if "learned" not in registry.get_embeddings():
+    if "learned" not in registry.get_components("embedding"):
         registry.register_plugin(_StandInPlugin(), "experiments-stand-in")
         print("note: toolkit.training.embeddings.learned is missing; using a stand-in (random init, trainable)")
 
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         every = k_folds(corpus, 10)
         splits = [(i, *every[i]) for i in args.folds]
     arch_opts = _parse_pairs(args.opt)
-    arch = registry.create_architecture(args.arch, **arch_opts)
+    arch = registry.create("architecture", args.arch, **arch_opts)
     overrides = {"architecture.name": args.arch, "architecture.options": arch.config}
     if args.preset and getattr(arch, "recommended", None):
         overrides.update(preset_overrides(arch.recommended))
@@ -193,7 +193,7 @@ def _tracer(config, test):
         return seen["vocab"]
 
     loop_mod.build_vocab = capture_vocab  # restored below after the first call
-    arch_cls = type(registry.create_architecture(config.architecture.name, **config.architecture.options))
+    arch_cls = type(registry.create("architecture", config.architecture.name, **config.architecture.options))
     build_model = arch_cls.build
 
     def capture_model(self, *a, **k):
@@ -208,7 +208,7 @@ def _tracer(config, test):
 
     def on_epoch(epoch, logs):
         if "ids" not in seen:
-            tok = registry.create_tokenizer(config.tokenizer.name, **config.tokenizer.options)
+            tok = registry.create("tokenizer", config.tokenizer.name, **config.tokenizer.options)
             seen["ids"] = seen["vocab"].encode_many(train_mod.tokenize_texts(test.texts, tok))
             seen["y"] = np.asarray(test.label_ids)
         arch = seen["arch"]

@@ -115,13 +115,13 @@ def test_the_error_class_comes_from_the_component_or_the_caller():
 
 def test_builtin_messages_name_the_component():
     with pytest.raises(ConfigError, match=r"tokenizer 'nltk': option 'min_length' must be an integer >= 1, got 0"):
-        registry.create_tokenizer("nltk", min_length=0)
+        registry.create("tokenizer", "nltk", min_length=0)
     with pytest.raises(EmbeddingError, match=r"embedding 'learned': option 'dim' must be an integer >= 1, got -3"):
-        registry.create_embedding("learned", dim=-3)
+        registry.create("embedding", "learned", dim=-3)
     with pytest.raises(ConfigError, match=r"architecture 'cnn': option 'dropout' must be a number in \[0, 1\), got 1.5"):
-        registry.create_architecture("cnn", dropout=1.5)
+        registry.create("architecture", "cnn", dropout=1.5)
     with pytest.raises(ConfigError, match=r"architecture 'cnn-lstm': option 'kernel_size' = 5 is wider than chunk_len"):
-        registry.create_architecture("cnn-lstm", chunk_len=4, kernel_size=5)
+        registry.create("architecture", "cnn-lstm", chunk_len=4, kernel_size=5)
 
 
 def test_options_and_contracts_import_the_standard_library_only():
@@ -221,12 +221,12 @@ def test_text_of():
 
 
 def test_builtins_and_the_example_plugin_use_the_base_classes():
-    assert isinstance(registry.create_tokenizer("nltk"), Tokenizer)
-    assert isinstance(registry.create_tokenizer("spacy"), Tokenizer)
-    assert isinstance(registry.create_embedding("learned"), EmbeddingProvider)
-    assert isinstance(registry.create_embedding("word2vec"), EmbeddingProvider)
+    assert isinstance(registry.create("tokenizer", "nltk"), Tokenizer)
+    assert isinstance(registry.create("tokenizer", "spacy"), Tokenizer)
+    assert isinstance(registry.create("embedding", "learned"), EmbeddingProvider)
+    assert isinstance(registry.create("embedding", "word2vec"), EmbeddingProvider)
     for name in ("cnn", "seed-cnn", "cnn-lstm"):
-        assert isinstance(registry.create_architecture(name), Architecture)
+        assert isinstance(registry.create("architecture", name), Architecture)
     assert (toolkit.Tokenizer, toolkit.EmbeddingProvider, toolkit.Architecture) == (
         Tokenizer, EmbeddingProvider, Architecture)
 
@@ -342,19 +342,19 @@ def test_registry_create_runs_the_check_for_every_kind_of_component(plugin_of):
         "embedding": {"fixed": Fixed, "duck-emb": DuckEmbedding, "nomatrix": NoMatrix},
         "architecture": {"tiny": Tiny, "duck-arch": DuckArchitecture},
     })
-    assert registry.create_tokenizer("shout", lowercase=False)("A b") == ["A", "b"]
-    assert registry.create_tokenizer("duck", upper=True)("a b") == ["A", "B"]  # duck typing keeps working
-    assert registry.create_embedding("fixed").dim == 4
-    assert registry.create_embedding("duck-emb").matrix([], []) is None
-    assert registry.create_architecture("tiny").length_policy == "dynamic"
-    assert registry.create_architecture("duck-arch").length_policy == "fixed"
+    assert registry.create("tokenizer", "shout", lowercase=False)("A b") == ["A", "b"]
+    assert registry.create("tokenizer", "duck", upper=True)("a b") == ["A", "B"]  # duck typing keeps working
+    assert registry.create("embedding", "fixed").dim == 4
+    assert registry.create("embedding", "duck-emb").matrix([], []) is None
+    assert registry.create("architecture", "tiny").length_policy == "dynamic"
+    assert registry.create("architecture", "duck-arch").length_policy == "fixed"
     with pytest.raises(EmbeddingError, match="embedding 'fixed': option 'trainable'"):
-        registry.create_embedding("fixed", trainable="no")
+        registry.create("embedding", "fixed", trainable="no")
     with pytest.raises(ContractError, match=r"tokenizer 'nosuper' from plugin 'mixed' \(toolkit-mixed\) breaks the "
                                             r"tokenizer contract: NoSuper.__init__ did not call super"):
-        registry.create_tokenizer("nosuper")
+        registry.create("tokenizer", "nosuper")
     with pytest.raises(ContractError, match=r"embedding 'nomatrix' from plugin 'mixed' \(toolkit-mixed\) breaks the "
                                             r"embedding contract: NoMatrix does not implement matrix"):
-        registry.create_embedding("nomatrix")
+        registry.create("embedding", "nomatrix")
     with pytest.raises(RegistryError, match="rejected its options"):
-        registry.create_architecture("tiny", depth=3)
+        registry.create("architecture", "tiny", depth=3)

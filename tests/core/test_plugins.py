@@ -80,7 +80,7 @@ def test_example_plugin_is_installed_and_listed(fasttext_plugin):
 def test_example_plugin_loads_only_when_allowed(monkeypatch):
     monkeypatch.setenv("TOOLKIT_LOAD_PLUGINS", "")
     registry.reset()
-    assert "bilstm" not in registry.get_architectures()
+    assert "bilstm" not in registry.get_components("architecture")
     result = runner.invoke(app, ["plugins", "--json"])
     assert "fasttext" not in {row["plugin"] for row in json.loads(result.stdout)}
 
@@ -301,7 +301,7 @@ def test_scaffold_plugin_works_in_process(tmp_path, monkeypatch):
     module = importlib.import_module("toolkit_inproc.plugin")
     try:
         registry.register_plugin(module, name="inproc", distribution="toolkit-inproc", version="0.1.0")
-        tok = registry.create_tokenizer("inproc", min_length=3)
+        tok = registry.create("tokenizer", "inproc", min_length=3)
         assert tok("It's a GREAT film!") == ["it's", "great", "film"]
     finally:
         registry.unregister_plugin("inproc")
@@ -461,8 +461,8 @@ def test_toolkit_plugins_lists_every_broken_plugin_by_name_and_keeps_the_rest(ba
 
 def test_broken_plugins_warn_once_by_name(bad_plugins):
     with pytest.warns(UserWarning) as caught:
-        registry.get_tokenizers()
-        registry.get_tokenizers()
+        registry.get_components("tokenizer")
+        registry.get_components("tokenizer")
     text = "\n".join(str(w.message) for w in caught)
     for plugin in ("importfails", "badsignature", "typo", "badcontract"):
         assert f"'{plugin}'" in text
@@ -471,26 +471,26 @@ def test_broken_plugins_warn_once_by_name(bad_plugins):
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_builtins_keep_working_and_bad_components_name_their_plugin(bad_plugins):
-    assert registry.create_tokenizer("nltk")("A fine film") == ["fine", "film"]
-    assert registry.create_embedding("learned", dim=8).dim == 8
-    assert registry.create_architecture("cnn").length_policy == "dynamic"
-    assert registry.create_tokenizer("still-works")("a b") == ["a", "b"]
-    assert registry.create_embedding("clash-own").dim == 8
+    assert registry.create("tokenizer", "nltk")("A fine film") == ["fine", "film"]
+    assert registry.create("embedding", "learned", dim=8).dim == 8
+    assert registry.create("architecture", "cnn").length_policy == "dynamic"
+    assert registry.create("tokenizer", "still-works")("a b") == ["a", "b"]
+    assert registry.create("embedding", "clash-own").dim == 8
 
     with pytest.raises(RegistryError, match=r"embedding 'word2vec' is registered twice: by plugin "
                                             r"'toolkit.training.embeddings.word2vec' and by plugin 'clash'"):
-        registry.create_embedding("word2vec")
+        registry.create("embedding", "word2vec")
     with pytest.raises(RegistryError, match="registered twice"):
-        registry.get_embeddings()  # the full listing refuses the ambiguity too
+        registry.get_components("embedding")  # the full listing refuses the ambiguity too
     with pytest.raises(ContractError, match=r"'hollow' from plugin 'badcontract' \(toolkit-badplugins\).*matrix"):
-        registry.create_embedding("hollow")
+        registry.create("embedding", "hollow")
     with pytest.raises(ContractError, match=r"'wobbly' from plugin 'badcontract'.*length_policy"):
-        registry.create_architecture("wobbly")
+        registry.create("architecture", "wobbly")
     with pytest.raises(RegistryError, match=r"'explodes' from plugin 'badcontract' \(toolkit-badplugins 6.6.6\) "
                                             r"failed to build: RuntimeError: model file missing"):
-        registry.create_tokenizer("explodes")
+        registry.create("tokenizer", "explodes")
     with pytest.raises(RegistryError, match="unknown tokenizer 'never'.*failed to load: .*typo"):
-        registry.create_tokenizer("never")
+        registry.create("tokenizer", "never")
 
 
 def test_hand_registering_an_invalid_plugin_is_refused_with_a_reason():
@@ -504,7 +504,7 @@ def test_hand_registering_an_invalid_plugin_is_refused_with_a_reason():
     with pytest.raises(RegistryError, match="register_architecture, which is not a toolkit hook"):
         registry.register_plugin(Misspelt(), name="misspelt")
     assert registry.get_plugin_manager().get_plugin("misspelt") is None
-    assert registry.create_architecture("cnn")  # nothing left half-registered
+    assert registry.create("architecture", "cnn")  # nothing left half-registered
 
 
 @pytest.mark.slow

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 import toolkit
-from toolkit.core import registry
+from toolkit.core import hookspecs, registry
 from toolkit.cli import app
 from toolkit.core.errors import ContractError, RegistryError
 
@@ -35,11 +35,11 @@ class UpperPlugin:
 
 
 def test_hookimpl_is_reexported():
-    assert toolkit.hookimpl is registry.hookspecs.hookimpl
+    assert toolkit.hookimpl is hookspecs.hookimpl
 
 
 def test_builtin_tokenizers_are_registered_by_default_plugins():
-    regs = registry.get_tokenizers()
+    regs = registry.get_components("tokenizer")
     assert {"nltk", "spacy"} <= set(regs)
     assert regs["nltk"].plugin == "toolkit.serving.tokenizers.nltk_style"
     assert regs["nltk"].distribution == "toolkit"
@@ -49,7 +49,7 @@ def test_builtin_tokenizers_are_registered_by_default_plugins():
 def test_registered_plugin_appears_in_cli_and_lookup():
     registry.register_plugin(UpperPlugin(), name="upper-plugin", distribution="toolkit-upper", version="9.9")
     try:
-        tok = registry.create_tokenizer("upper", keep_short=True)
+        tok = registry.create("tokenizer", "upper", keep_short=True)
         assert tok("a good film") == ["A", "GOOD", "FILM"]
         result = CliRunner().invoke(app, ["plugins", "--json"])
         assert result.exit_code == 0, result.output
@@ -62,17 +62,17 @@ def test_registered_plugin_appears_in_cli_and_lookup():
     finally:
         registry.unregister_plugin("upper-plugin")
     with pytest.raises(RegistryError):
-        registry.create_tokenizer("upper")
+        registry.create("tokenizer", "upper")
 
 
 def test_plugin_does_not_leak_into_next_test():
-    assert "upper" not in registry.get_tokenizers()
+    assert "upper" not in registry.get_components("tokenizer")
     assert registry.get_plugin_manager().get_plugin("upper-plugin") is None
 
 
 def test_unknown_name_lists_the_names_that_exist():
     with pytest.raises(RegistryError) as err:
-        registry.create_tokenizer("nope")
+        registry.create("tokenizer", "nope")
     message = str(err.value)
     assert "'nope'" in message and "nltk" in message and "spacy" in message
 
@@ -86,12 +86,12 @@ def test_clash_names_both_plugins():
     registry.register_plugin(Clash(), name="clashing-plugin")
     try:
         with pytest.raises(RegistryError) as err:
-            registry.get_tokenizers()
+            registry.get_components("tokenizer")
         message = str(err.value)
         assert "toolkit.serving.tokenizers.nltk_style" in message and "clashing-plugin" in message
     finally:
         registry.unregister_plugin("clashing-plugin")
-    assert registry.get_tokenizers()["nltk"].plugin == "toolkit.serving.tokenizers.nltk_style"
+    assert registry.get_components("tokenizer")["nltk"].plugin == "toolkit.serving.tokenizers.nltk_style"
 
 
 def test_plugin_whose_hook_raises_is_reported_and_others_still_work():
@@ -103,7 +103,7 @@ def test_plugin_whose_hook_raises_is_reported_and_others_still_work():
     registry.register_plugin(Broken(), name="broken-plugin")
     try:
         with pytest.warns(UserWarning, match="broken-plugin"):
-            regs = registry.get_tokenizers()
+            regs = registry.get_components("tokenizer")
         assert {"nltk", "spacy"} <= set(regs)
         assert "boom" in registry.load_errors()["broken-plugin"]
     finally:
@@ -123,8 +123,8 @@ def test_factory_breaking_the_contract_names_the_plugin():
     registry.register_plugin(Bad(), name="bad-contract")
     try:
         with pytest.raises(ContractError, match="bad-contract.*config"):
-            registry.create_tokenizer("noconfig")
-        assert registry.create_tokenizer("nltk")("A fine film") == ["fine", "film"]
+            registry.create("tokenizer", "noconfig")
+        assert registry.create("tokenizer", "nltk")("A fine film") == ["fine", "film"]
     finally:
         registry.unregister_plugin("bad-contract")
 
@@ -155,7 +155,7 @@ def test_entry_point_plugins_load_by_allow_list_and_import_failures_are_named(tm
         sys.path.insert(0, sys.argv[1])
         from toolkit.core import registry
         warnings.simplefilter("ignore")
-        print(json.dumps({"tokenizers": sorted(registry.get_tokenizers()),
+        print(json.dumps({"tokenizers": sorted(registry.get_components("tokenizer")),
                           "errors": registry.load_errors(),
                           "rows": registry.plugin_info()}))
     ''')

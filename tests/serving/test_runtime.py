@@ -318,7 +318,7 @@ def expected_scores(rt: Runtime, texts, batch_size: int) -> np.ndarray:
 def test_runtime_loads_and_exposes_the_bundle(dyn_bundle):
     rt = Runtime.load(dyn_bundle, threads=1)
     assert rt.labels == ["NEGATIVE", "POSITIVE"]
-    assert rt.tokenizer.config == registry.create_tokenizer("nltk").config
+    assert rt.tokenizer.config == registry.create("tokenizer", "nltk").config
     assert len(rt.vocab) == len(mf.TOY_VOCAB)
     assert (rt.length_policy, rt.max_len, rt.min_len) == ("dynamic", 8, 3)
     assert rt.info.path == dyn_bundle
@@ -375,7 +375,7 @@ def test_one_megabyte_text_is_truncated_to_max_len(dyn_bundle):
 def test_score_docs_hands_docs_to_the_tokenizer(tmp_path):
     import spacy
 
-    tokenizer = {"name": "spacy", "config": registry.create_tokenizer("spacy").config}
+    tokenizer = {"name": "spacy", "config": registry.create("tokenizer", "spacy").config}
     rt = Runtime.load(mf.make_onnx_bundle(tmp_path / "b", tokenizer=tokenizer))
     nlp = spacy.blank("en")
     docs = [nlp.make_doc(t) for t in TEXTS[:3] + [""]]

@@ -181,9 +181,9 @@ ROUND_TRIP = [
 def test_config_round_trip(name: str, options: dict, review_lines: list[str]) -> None:
     if options.get("stem"):
         pytest.importorskip("nltk.stem.porter")
-    tok = registry.create_tokenizer(name, **options)
+    tok = registry.create("tokenizer", name, **options)
     config = json.loads(json.dumps(tok.config))  # JSON-serialisable, as a bundle stores it
-    again = registry.create_tokenizer(name, **config)
+    again = registry.create("tokenizer", name, **config)
     assert again.config == tok.config
     assert type(again) is type(tok)
     for line in review_lines[:15] + [SENT_E]:
@@ -200,7 +200,7 @@ def test_config_lists_every_option() -> None:
 
 def test_unknown_tokenizer_lists_known_names() -> None:
     with pytest.raises(RegistryError) as info:
-        registry.create_tokenizer("no-such-tokenizer")
+        registry.create("tokenizer", "no-such-tokenizer")
     message = str(info.value)
     assert "no-such-tokenizer" in message and "nltk" in message and "spacy" in message
 
@@ -222,14 +222,14 @@ def test_unknown_tokenizer_lists_known_names() -> None:
 )
 def test_bad_option_value(name: str, option: str, value: object) -> None:
     with pytest.raises(ConfigError) as info:
-        registry.create_tokenizer(name, **{option: value})
+        registry.create("tokenizer", name, **{option: value})
     assert option in str(info.value)
     assert repr(value) in str(info.value)
 
 
 def test_unknown_option_is_reported() -> None:
     with pytest.raises(RegistryError, match="lowercas"):
-        registry.create_tokenizer("nltk", lowercas=True)
+        registry.create("tokenizer", "nltk", lowercas=True)
 
 
 def test_non_text_input_is_a_type_error() -> None:

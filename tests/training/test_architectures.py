@@ -61,7 +61,7 @@ def token_weights_for(arch, labels=LABELS) -> dict:
 
 
 def build(name: str, weights=None, trainable: bool = True, labels=LABELS, max_len=MAX_LEN, **options):
-    arch = registry.create_architecture(name, **{**SMALL[name], **options})
+    arch = registry.create("architecture", name, **{**SMALL[name], **options})
     return arch, arch.build(VOCAB, DIM, weights=weights, trainable=trainable, max_len=max_len, labels=labels,
                             **token_weights_for(arch, labels))
 
@@ -101,7 +101,7 @@ def trained():
 # ---------------------------------------------------------------------------
 @pytest.mark.parametrize("name", ARCHS)
 def test_registered_with_contract(name):
-    arch = registry.create_architecture(name)
+    arch = registry.create("architecture", name)
     assert arch.length_policy in ("fixed", "dynamic")
     assert isinstance(arch.min_len, int) and arch.min_len >= 1
     json.dumps(arch.config)  # JSON-serialisable
@@ -120,19 +120,20 @@ def test_config_round_trip(name):
 
 
 def test_policies_and_min_len():
-    cnn = registry.create_architecture("cnn", kernel_sizes=[2, 5])
+    cnn = registry.create("architecture", "cnn", kernel_sizes=[2, 5])
     assert cnn.length_policy == "dynamic" and cnn.min_len == 5
-    seed = registry.create_architecture("seed-cnn")
+    seed = registry.create("architecture", "seed-cnn")
     assert seed.length_policy == "fixed" and seed.min_len == 9  # kernel 8, then a pool of 2
-    lstm = registry.create_architecture("cnn-lstm", chunk_len=25)
+    lstm = registry.create("architecture", "cnn-lstm", chunk_len=25)
     assert lstm.length_policy == "fixed" and lstm.min_len == 25
-    assert registry.create_architecture("cnn", length_policy="fixed").length_policy == "fixed"
+    assert registry.create("architecture", "cnn", length_policy="fixed").length_policy == "fixed"
 
 
 def test_modules_import_without_tensorflow():
     code = report_code() + (
-        "import json; from toolkit.core import registry; registry.get_architectures(); "
-        "registry.create_architecture('cnn'); registry.create_architecture('cnn-lstm'); "
+        "import json; from toolkit.core import registry; "
+        "[reg.factory for reg in registry.get_components('architecture').values()]; "  # imports every module
+        "registry.create('architecture', 'cnn'); registry.create('architecture', 'cnn-lstm'); "
         "print(json.dumps(_boundary_report()))")
     assert_not_loaded(run_python(code, env={"TOOLKIT_LOAD_PLUGINS": ""}), ("tensorflow", "keras", "tf2onnx"))
 
@@ -162,31 +163,31 @@ def test_modules_import_without_tensorflow():
 )
 def test_bad_options_name_the_option(name, options, option):
     with pytest.raises(ConfigError, match=repr(option)):
-        registry.create_architecture(name, **options)
+        registry.create("architecture", name, **options)
 
 
 def test_unknown_option_is_refused():
     with pytest.raises(RegistryError, match="kernel_size"):
-        registry.create_architecture("cnn", kernel_size=3)
+        registry.create("architecture", "cnn", kernel_size=3)
 
 
 # ---------------------------------------------------------------------------
 # Built models
 # ---------------------------------------------------------------------------
 def test_build_argument_errors():
-    cnn = registry.create_architecture("cnn", kernel_sizes=[3, 8], bag_weights="none")
+    cnn = registry.create("architecture", "cnn", kernel_sizes=[3, 8], bag_weights="none")
     with pytest.raises(ConfigError, match="kernel_sizes"):
         cnn.build(VOCAB, DIM, max_len=5, labels=LABELS)  # a kernel wider than max_len
-    lstm = registry.create_architecture("cnn-lstm", chunk_len=10)
+    lstm = registry.create("architecture", "cnn-lstm", chunk_len=10)
     with pytest.raises(ConfigError, match="chunk_len"):
         lstm.build(VOCAB, DIM, max_len=45, labels=LABELS)
     with pytest.raises(ConfigError, match="max_len"):
-        registry.create_architecture("seed-cnn").build(VOCAB, DIM, max_len=None, labels=LABELS)
+        registry.create("architecture", "seed-cnn").build(VOCAB, DIM, max_len=None, labels=LABELS)
     with pytest.raises(ConfigError, match="shape"):
         cnn.build(VOCAB, DIM, weights=np.zeros((VOCAB, DIM + 1), np.float32), max_len=40, labels=LABELS)
     with pytest.raises(ConfigError, match="labels"):
         cnn.build(VOCAB, DIM, max_len=40, labels=["ONLY"])
-    weighted = registry.create_architecture("cnn")
+    weighted = registry.create("architecture", "cnn")
     with pytest.raises(ConfigError, match="bag_weights needs token_weights"):
         weighted.build(VOCAB, DIM, labels=LABELS)
     with pytest.raises(ConfigError, match="token_weights must be 40 finite weights"):
@@ -211,7 +212,7 @@ def test_input_output_contract(name):
 
 
 def test_seed_cnn_is_the_classic_stack():
-    arch = registry.create_architecture("seed-cnn")
+    arch = registry.create("architecture", "seed-cnn")
     model = arch.build(1000, 100, max_len=500, labels=LABELS)
     kinds = [type(layer).__name__ for layer in model.layers]
     assert kinds[:7] == ["InputLayer", "Embedding", "Conv1D", "MaxPooling1D", "Flatten", "Dense", "Dense"]
@@ -230,7 +231,7 @@ def test_reference_logits_are_the_sigmoid_head():
     with three labels the first label's logit is 0. The default stays Dense(n_labels, softmax)."""
     import keras
 
-    arch = registry.create_architecture("cnn", logits="reference")
+    arch = registry.create("architecture", "cnn", logits="reference")
     model = arch.build(VOCAB, DIM, labels=LABELS, **token_weights_for(arch))
     x, _ = make_corpus(n=6)
     z = keras.Model(model.inputs, model.get_layer("logits").output).predict(x, verbose=0)
@@ -240,10 +241,10 @@ def test_reference_logits_are_the_sigmoid_head():
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-6)
     three = arch.build(VOCAB, DIM, labels=["A", "B", "C"], **token_weights_for(arch, ["A", "B", "C"]))
     assert three.get_layer("logits").units == 2 and predict(three, x).shape == (6, 3)
-    plain = registry.create_architecture("cnn")
+    plain = registry.create("architecture", "cnn")
     default = plain.build(VOCAB, DIM, labels=LABELS, **token_weights_for(plain))
     assert default.layers[-1].units == 2 and plain.logits == "per-label"
-    assert registry.create_architecture("cnn-lstm", logits="reference").config["logits"] == "reference"
+    assert registry.create("architecture", "cnn-lstm", logits="reference").config["logits"] == "reference"
 
 
 @pytest.mark.parametrize("name", ARCHS)
@@ -293,7 +294,7 @@ def test_nb_bag_weights_scale_the_mean_embedding():
     np.testing.assert_allclose(w, want, rtol=1e-6)
     assert w[2] > w[4] and w[3] > w[4]
 
-    arch = registry.create_architecture("cnn", kernel_sizes=[], bag=True, bag_binary=False)
+    arch = registry.create("architecture", "cnn", kernel_sizes=[], bag=True, bag_binary=False)
     assert arch.bag_weights == "nb" and arch.needs_token_weights
     tw = np.random.default_rng(0).uniform(0, 2, VOCAB).astype(np.float32)
     model = arch.build(VOCAB, DIM, labels=LABELS, token_weights=tw)
@@ -306,7 +307,7 @@ def test_nb_bag_weights_scale_the_mean_embedding():
     logits = feats @ kernel + bias
     expected = np.exp(logits - logits.max(1, keepdims=True))
     np.testing.assert_allclose(predict(model, x), expected / expected.sum(1, keepdims=True), rtol=1e-4, atol=1e-6)
-    unweighted = registry.create_architecture("cnn", kernel_sizes=[], bag=True, bag_weights="none")
+    unweighted = registry.create("architecture", "cnn", kernel_sizes=[], bag=True, bag_weights="none")
     assert not unweighted.needs_token_weights
     assert "token_weights" not in [layer.name for layer in unweighted.build(VOCAB, DIM, labels=LABELS).layers]
 
@@ -315,7 +316,7 @@ def test_binary_bag_counts_each_id_once():
     """bag_binary=True: the bag is the mean over the document's distinct ids (each weighed
     once, however often it occurs), so it ignores repetition and order as well as padding."""
     tw = np.random.default_rng(1).uniform(0, 2, VOCAB).astype(np.float32)
-    arch = registry.create_architecture("cnn", kernel_sizes=[], bag=True)  # binary by default with the bag
+    arch = registry.create("architecture", "cnn", kernel_sizes=[], bag=True)  # binary by default with the bag
     assert arch.config["bag_binary"] is True
     model = arch.build(VOCAB, DIM, labels=LABELS, token_weights=tw)
     x, y = make_corpus(n=16)
@@ -336,16 +337,16 @@ def test_binary_bag_counts_each_id_once():
         shuffled[i, :2 * len(tokens)] = np.concatenate([tokens, tokens])
     np.testing.assert_allclose(predict(model, shuffled), got, rtol=1e-5, atol=1e-6)
     with pytest.raises(ConfigError, match="bag_binary"):
-        registry.create_architecture("cnn", bag=False, bag_binary=True)
+        registry.create("architecture", "cnn", bag=False, bag_binary=True)
 
 
 def test_cnn_lstm_chunk_weights_scale_the_chunk_cnn_input():
     """chunk_weights="nb": the chunk CNN reads token_weights[id] * E[id] (checked in numpy on a
     width-1, average-pooled chunk CNN); the weights are frozen and passed by the trainer."""
-    arch = registry.create_architecture("cnn-lstm", chunk_len=10, filters=4, kernel_size=1, pooling="avg",
+    arch = registry.create("architecture", "cnn-lstm", chunk_len=10, filters=4, kernel_size=1, pooling="avg",
                                         lstm_units=4, chunk_weights="nb")
     assert arch.needs_token_weights
-    assert not registry.create_architecture("cnn-lstm", chunk_weights="none").needs_token_weights
+    assert not registry.create("architecture", "cnn-lstm", chunk_weights="none").needs_token_weights
     with pytest.raises(ConfigError, match="chunk_weights needs token_weights"):
         arch.build(VOCAB, DIM, max_len=MAX_LEN, labels=LABELS)
     tw = np.random.default_rng(2).uniform(0, 2, VOCAB).astype(np.float32)

@@ -94,7 +94,7 @@ def test_train_preset_sits_between_the_config_file_and_the_command_line(tmp_path
     from toolkit.core import registry
     from toolkit.cli.train import build_config
 
-    rec = registry.create_architecture("cnn-lstm").recommended
+    rec = registry.create("architecture", "cnn-lstm").recommended
     plain = build_config(None, {"architecture.name": "cnn-lstm"})
     assert plain.training.lr_schedule == "constant"  # without --preset: the general defaults
     path = tmp_path / "c.toml"

@@ -55,30 +55,31 @@ TINY_DOCS = [
 # Registry and contract
 # --------------------------------------------------------------------------
 def test_three_providers_registered_and_configs_rebuild(tmp_path):
-    assert {"learned", "word2vec", "glove"} <= set(registry.get_embeddings())
+    assert {"learned", "word2vec", "glove"} <= set(registry.get_components("embedding"))
     glove = gensim_glove_file()
     for name, options in [("learned", {"dim": 32}), ("word2vec", {"dim": 16, "epochs": 2, "progress": False}),
                           ("glove", {"path": str(glove)})]:
-        emb = registry.create_embedding(name, **options)
+        emb = registry.create("embedding", name, **options)
         assert isinstance(emb.dim, int) and isinstance(emb.trainable, bool)
         json.dumps(emb.config)
-        again = registry.create_embedding(name, **emb.config)
+        again = registry.create("embedding", name, **emb.config)
         assert again.config == emb.config
 
 
 def test_learned_gives_no_matrix():
-    emb = registry.create_embedding("learned", dim=64)
+    emb = registry.create("embedding", "learned", dim=64)
     vocab = build_vocab(TINY_DOCS, min_count=1)
     assert emb.matrix(vocab, TINY_DOCS) is None
     assert emb.dim == 64 and emb.trainable is True
     assert emb.report["random_rows"] == len(vocab)
     with pytest.raises(EmbeddingError, match="'dim'"):
-        registry.create_embedding("learned", dim=0)
+        registry.create("embedding", "learned", dim=0)
 
 
 def test_importing_providers_stays_light():
     code = report_code() + (
-        "import json; from toolkit.core import registry; registry.get_embeddings(); "
+        "import json; from toolkit.core import registry; "
+        "[reg.factory for reg in registry.get_components('embedding').values()]; "  # imports every provider
         "import toolkit.cli.embeddings; "
         "print(json.dumps(_boundary_report()))"
     )
@@ -106,7 +107,7 @@ def test_glove_provider_matrix_rows_match_the_file():
     words, vectors = read_vectors(path)
     vocab = Vocab(words[:5] + ["zzznotaword", "qqqnotaword"])
     corpus = [[words[0], words[0], words[1], "zzznotaword", "outofvocab"]]
-    emb = registry.create_embedding("glove", path=str(path), rescale=False)
+    emb = registry.create("embedding", "glove", path=str(path), rescale=False)
     assert emb.dim == 50
     matrix = emb.matrix(vocab, corpus)
     assert matrix.shape == (len(vocab), 50) and matrix.dtype == np.float32
@@ -124,7 +125,7 @@ def test_glove_provider_matrix_rows_match_the_file():
     assert "71.4% of vocabulary types" in describe_report(report)
     # The same seed gives the same random rows; another seed other ones.
     np.testing.assert_array_equal(matrix, emb.matrix(vocab, corpus))
-    other = registry.create_embedding("glove", path=str(path), rescale=False, seed=2).matrix(vocab, corpus)
+    other = registry.create("embedding", "glove", path=str(path), rescale=False, seed=2).matrix(vocab, corpus)
     assert not np.array_equal(other[1], matrix[1])
 
 
@@ -132,7 +133,7 @@ def test_rescaled_matrix_is_centred_and_keras_sized():
     path = gensim_glove_file()
     words, vectors = read_vectors(path)
     vocab = Vocab(words[:40])
-    emb = registry.create_embedding("glove", path=str(path))  # rescale=True by default
+    emb = registry.create("embedding", "glove", path=str(path))  # rescale=True by default
     matrix = emb.matrix(vocab, None)
     rows = matrix[2:]
     assert rows.std() == pytest.approx(KERAS_INIT_STD, rel=1e-3)
@@ -220,7 +221,7 @@ def test_empty_file(tmp_path, content):
         read_vectors(path)
     assert str(path) in str(err.value)
     with pytest.raises(EmbeddingError, match="is empty"):
-        registry.create_embedding("glove", path=str(path))
+        registry.create("embedding", "glove", path=str(path))
 
 
 def test_binary_file_passed_as_text(tmp_path):
@@ -230,7 +231,7 @@ def test_binary_file_passed_as_text(tmp_path):
         read_vectors(path, binary=False)
     assert str(path) in str(err.value)
     with pytest.raises(EmbeddingError, match="binary=True"):
-        registry.create_embedding("glove", path=str(path), binary=False)
+        registry.create("embedding", "glove", path=str(path), binary=False)
     # A binary file without a word2vec header (here: a PNG) is not a vector file.
     png = _write(tmp_path, "picture.png", PNG_SIGNATURE + bytes(range(256)) * 4)
     with pytest.raises(EmbeddingError, match="looks like a binary file.*not a GloVe or word2vec"):
@@ -255,19 +256,19 @@ def test_truncated_binary_and_wrong_header_count(tmp_path):
 def test_dimension_mismatch_with_dim(tmp_path):
     path = gensim_glove_file()
     with pytest.raises(EmbeddingError) as err:
-        registry.create_embedding("glove", path=str(path), dim=300)
+        registry.create("embedding", "glove", path=str(path), dim=300)
     msg = str(err.value)
     assert str(path) in msg and "dimension 50" in msg and "dim=300" in msg
     with pytest.raises(EmbeddingError, match="dimension 50.*dim=100"):
-        registry.create_embedding("word2vec", path=str(path), dim=100)
-    assert registry.create_embedding("glove", path=str(path), dim=50).dim == 50
+        registry.create("embedding", "word2vec", path=str(path), dim=100)
+    assert registry.create("embedding", "glove", path=str(path), dim=50).dim == 50
 
 
 def test_missing_file_and_missing_path(tmp_path):
     with pytest.raises(EmbeddingError, match="does not exist"):
-        registry.create_embedding("glove", path=str(tmp_path / "nope.txt"))
+        registry.create("embedding", "glove", path=str(tmp_path / "nope.txt"))
     with pytest.raises(EmbeddingError, match="'path'.*required"):
-        registry.create_embedding("glove")
+        registry.create("embedding", "glove")
 
 
 # --------------------------------------------------------------------------
@@ -276,7 +277,7 @@ def test_missing_file_and_missing_path(tmp_path):
 def test_word2vec_matrix_save_and_reload(tmp_path):
     vocab = build_vocab(TINY_DOCS, min_count=2)
     saved = tmp_path / "w2v.txt"
-    emb = registry.create_embedding("word2vec", dim=12, epochs=3, rescale=False, progress=False, save=str(saved))
+    emb = registry.create("embedding", "word2vec", dim=12, epochs=3, rescale=False, progress=False, save=str(saved))
     matrix = emb.matrix(vocab, TINY_DOCS)
     assert matrix.shape == (len(vocab), 12) and matrix.dtype == np.float32
     assert not matrix[0].any()
@@ -287,12 +288,12 @@ def test_word2vec_matrix_save_and_reload(tmp_path):
     for token in ("film", "awful", "music"):
         np.testing.assert_array_equal(matrix[vocab.index[token]], vectors[words.index(token)])
     # Same options, same vectors (workers=1, seed).
-    again = registry.create_embedding("word2vec", **emb.config, progress=False).matrix(vocab, TINY_DOCS)
+    again = registry.create("embedding", "word2vec", **emb.config, progress=False).matrix(vocab, TINY_DOCS)
     np.testing.assert_array_equal(again, matrix)
     # Load instead of training: the same matrix, text and binary.
     emb.save(tmp_path / "w2v.bin", binary=True)
     for path in (saved, tmp_path / "w2v.bin"):
-        loaded = registry.create_embedding("word2vec", path=str(path), rescale=False)
+        loaded = registry.create("embedding", "word2vec", path=str(path), rescale=False)
         assert loaded.dim == 12 and "path" in loaded.config
         np.testing.assert_array_equal(loaded.matrix(vocab, TINY_DOCS), matrix)
 
@@ -307,11 +308,11 @@ def test_word2vec_progress_stays_off_stdout(capsys):
 
 def test_word2vec_option_errors():
     with pytest.raises(EmbeddingError, match="'sg' must be 0"):
-        registry.create_embedding("word2vec", sg=2)
+        registry.create("embedding", "word2vec", sg=2)
     with pytest.raises(EmbeddingError, match="'epochs'"):
-        registry.create_embedding("word2vec", epochs=0)
+        registry.create("embedding", "word2vec", epochs=0)
     with pytest.raises(EmbeddingError, match="needs the tokenized training documents"):
-        registry.create_embedding("word2vec", progress=False).matrix(Vocab(["a"]), None)
+        registry.create("embedding", "word2vec", progress=False).matrix(Vocab(["a"]), None)
 
 
 def test_nearest_and_pca():
@@ -345,10 +346,10 @@ def polarity_w2v(polarity_path, tmp_path_factory):
     from toolkit.training.prepare import tokenize_texts
 
     train, _test = train_test_split(load_polarity(polarity_path))
-    docs = tokenize_texts(train.texts, registry.create_tokenizer("nltk"))
+    docs = tokenize_texts(train.texts, registry.create("tokenizer", "nltk"))
     vocab = build_vocab(docs, min_count=2)
     # 3 epochs at a high learning rate stand in for the default 30 epochs (which take a minute).
-    emb = registry.create_embedding("word2vec", dim=50, epochs=3, alpha=0.1, progress=False)
+    emb = registry.create("embedding", "word2vec", dim=50, epochs=3, alpha=0.1, progress=False)
     matrix = emb.matrix(vocab, docs)
     out = tmp_path_factory.mktemp("w2v") / "polarity.vec"
     emb.save(out)

@@ -34,7 +34,7 @@ def zipf_corpus(path, n=300, seed=1):
 
 def reference(config, sources):
     """What the in-memory path builds from the same training documents."""
-    tok = registry.create_tokenizer(config.tokenizer.name, **config.tokenizer.options)
+    tok = registry.create("tokenizer", config.tokenizer.name, **config.tokenizer.options)
     docs = list(iter_split(sources, config.data, "train"))
     tokens = [tok(t) for t, _ in docs]
     v = config.vocab

@@ -60,7 +60,7 @@ def train_cmd(
     refuse_existing(out, overwrite)
     provider = Word2VecEmbedding(dim=dim, window=window, min_count=min_count, workers=workers, sg=sg,
                                  epochs=epochs, seed=seed, progress=progress)
-    tok = registry.create_tokenizer(tokenizer)
+    tok = registry.create("tokenizer", tokenizer)
     corpus = load_corpus(data, text_field=text_field, label_field=label_field, encoding=encoding)
     docs = train_test_split(corpus)[0] if split == "train" else corpus
     tokens = tokenize_texts(docs.texts, tok, progress=progress)

@@ -27,7 +27,7 @@ from importlib import metadata, util
 from pathlib import Path
 from string import Template
 
-from toolkit.core.errors import OutputExistsError, ToolkitError
+from toolkit.core.errors import OutputExistsError, RegistryError, ToolkitError
 
 #: A distribution name the skeleton accepts: lowercase letters and digits in
 #: parts joined by single ``-`` or ``_``, starting with a letter.
@@ -98,10 +98,12 @@ def _check_free(package: str, short: str) -> None:
                             f"choose another name")
     from toolkit.core import registry
 
-    tokenizers, _ = registry._collect_all("tokenizer")
-    if short in tokenizers:
-        raise ScaffoldError(f"a tokenizer named {short!r} already exists (plugin {tokenizers[short].plugin!r} of "
-                            f"{tokenizers[short].distribution}); choose another name")
+    try:
+        taken_by = registry.lookup("tokenizer", short)
+    except RegistryError:
+        return  # unknown (or registered twice already: `toolkit plugins` reports that clash)
+    raise ScaffoldError(f"a tokenizer named {short!r} already exists (plugin {taken_by.plugin!r} of "
+                        f"{taken_by.distribution}); choose another name")
 
 
 def new_plugin(name: str, directory: str | Path = ".") -> PluginSkeleton:
@@ -276,11 +278,11 @@ def registered(monkeypatch):
 
 
 def test_tokenizer(registered):
-    tok = registered.create_tokenizer("$short")
+    tok = registered.create("tokenizer", "$short")
     assert tok("A GREAT film, isn't it? 10/10") == ["a", "great", "film", "isn't", "it"]
-    assert registered.create_tokenizer("$short", min_length=2)("A great film") == ["great", "film"]
+    assert registered.create("tokenizer", "$short", min_length=2)("A great film") == ["great", "film"]
     # config rebuilds the same tokenizer (a bundle records it)
-    assert registered.create_tokenizer("$short", **tok.config).config == tok.config
+    assert registered.create("tokenizer", "$short", **tok.config).config == tok.config
 
 
 def test_registered_under_this_distribution(registered):
@@ -290,7 +292,7 @@ def test_registered_under_this_distribution(registered):
 
 def test_bad_option_is_a_clear_error(registered):
     with pytest.raises(ConfigError, match="tokenizer '$short': option 'min_length' must be an integer >= 1, got 0"):
-        registered.create_tokenizer("$short", min_length=0)
+        registered.create("tokenizer", "$short", min_length=0)
 
 
 def test_found_through_its_entry_point(monkeypatch):

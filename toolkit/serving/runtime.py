@@ -138,7 +138,7 @@ class Runtime:
         info = read_bundle(path, verify=verify)
         tok = info.tokenizer
         try:
-            tokenizer = registry.create_tokenizer(tok["name"], **tok["config"])
+            tokenizer = registry.create("tokenizer", tok["name"], **tok["config"])
         except ToolkitError as exc:
             if isinstance(exc, BundleError):
                 raise

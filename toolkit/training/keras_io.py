@@ -52,7 +52,7 @@ def load_keras_model(path: str | os.PathLike, meta: dict[str, Any] | None = None
     from toolkit.core import registry
 
     _, keras = import_tf()
-    registry.get_components("architecture")  # imports architecture plugins, registering their custom objects
+    registry.get_plugin_manager()  # loads the plugins (entry points), registering their custom Keras objects
     try:
         return keras.saving.load_model(str(path), compile=False)
     except Exception as exc:

@@ -233,7 +233,7 @@ class _KeepBest:
         return KeepBest()
 
 def prepare(config: Config, train: Corpus, progress: bool = True) -> Prepared:
-    tok = registry.create_tokenizer(config.tokenizer.name, **config.tokenizer.options)
+    tok = registry.create("tokenizer", config.tokenizer.name, **config.tokenizer.options)
     train_tokens = tokenize_texts(train.texts, tok, progress=progress, description="tokenizing train")
     v = config.vocab
     vocab = build_vocab(train_tokens, min_count=v.min_count, max_size=v.max_size, ngrams=v.ngrams,
@@ -286,8 +286,8 @@ def fit(config: Config, train: Corpus, progress: bool = True,
     t0 = time.perf_counter()
     set_seed(config.training.seed)
     prep = prepare(config, train, progress)
-    emb = registry.create_embedding(config.embedding.name, **config.embedding.options)
-    arch = registry.create_architecture(config.architecture.name, **config.architecture.options)
+    emb = registry.create("embedding", config.embedding.name, **config.embedding.options)
+    arch = registry.create("architecture", config.architecture.name, **config.architecture.options)
     policy = arch.length_policy
     min_len = int(getattr(arch, "min_len", 1))
     weights = embedding_matrix(config, emb, prep.vocab, prep.train_tokens)

@@ -296,7 +296,7 @@ def count_vocab(config: Any, sources: Sequence[Path], *, labels: Sequence[str] |
     from toolkit.core import registry
 
     v = config.vocab
-    tok = registry.create_tokenizer(config.tokenizer.name, **config.tokenizer.options)
+    tok = registry.create("tokenizer", config.tokenizer.name, **config.tokenizer.options)
     drop_ngrams = v.unknown == "drop" and v.ngrams > 1
 
     def pairs():
@@ -362,7 +362,7 @@ def batch_stream(sources: Sequence[Path], config: Any, vocab: Vocab, labels: Seq
     from toolkit.core import registry
     from toolkit.core.batching import pad
 
-    tok = registry.create_tokenizer(config.tokenizer.name, **config.tokenizer.options)
+    tok = registry.create("tokenizer", config.tokenizer.name, **config.tokenizer.options)
     index = {label: i for i, label in enumerate(labels)}
     batch_size = config.training.batch_size
     window = batch_size * window_batches

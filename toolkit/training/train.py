@@ -170,7 +170,7 @@ def evaluate_model(model_dir: str | os.PathLike, data: str | os.PathLike | None 
     if part is None:
         raise TrainingError(f"unknown split {split!r}; use test, train or all")
     registry.require("tokenizer", meta["tokenizer"], where=f"model {model_dir}")
-    tok = registry.create_tokenizer(meta["tokenizer"]["name"], **meta["tokenizer"]["config"])
+    tok = registry.create("tokenizer", meta["tokenizer"]["name"], **meta["tokenizer"]["config"])
     vocab = Vocab.from_file(model_dir / "vocab.txt", ngrams=meta["vocab"]["ngrams"],
                             unknown=meta["vocab"].get("unknown", "map"))
     labels = meta["labels"]

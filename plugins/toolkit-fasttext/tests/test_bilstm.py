@@ -23,9 +23,9 @@ def model():
 def test_registered_through_the_hook(registered):
     reg = registered.lookup("architecture", "bilstm")
     assert (reg.plugin, reg.distribution, reg.version) == ("fasttext", "toolkit-fasttext", "0.2.0")
-    arch = registered.create_architecture("bilstm", units=8)
+    arch = registered.create("architecture", "bilstm", units=8)
     assert arch.length_policy == "dynamic" and arch.min_len == 1
-    assert registered.create_architecture("bilstm", **arch.config) == arch
+    assert registered.create("architecture", "bilstm", **arch.config) == arch
 
 
 def test_build_contract(model):

@@ -20,9 +20,9 @@ SMALL = {"dim": 16, "epochs": 3, "bucket": 5000, "progress": False}
 def test_registered_through_the_hook(registered):
     reg = registered.lookup("embedding", "fasttext")
     assert reg.plugin == "fasttext" and reg.distribution == "toolkit-fasttext" and reg.version == "0.2.0"
-    emb = registered.create_embedding("fasttext", **SMALL)
+    emb = registered.create("embedding", "fasttext", **SMALL)
     assert emb.dim == 16 and emb.trainable is True
-    again = registered.create_embedding("fasttext", **emb.config)
+    again = registered.create("embedding", "fasttext", **emb.config)
     assert again.config == emb.config
 
 

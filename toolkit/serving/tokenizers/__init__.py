@@ -9,7 +9,8 @@ optional Porter stemming).
 rule-based tokenizer from a blank pipeline, with optional filters; it also takes
 a spaCy ``Doc`` directly.
 
-Both are registered as ordinary plugins (see :mod:`toolkit.core.registry`).
+Both are listed in :mod:`toolkit.builtins` (the registry imports a module only when
+one of its tokenizers is created).
 """
 
 from __future__ import annotations

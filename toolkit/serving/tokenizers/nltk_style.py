@@ -26,7 +26,6 @@ from typing import Any, Callable
 
 from toolkit.core.contracts import Tokenizer
 from toolkit.core.errors import ConfigError
-from toolkit.core.hookspecs import hookimpl
 from toolkit.core.options import check_bool, check_int
 
 _PUNCT_TABLE = str.maketrans("", "", string.punctuation)
@@ -117,9 +116,3 @@ class NltkStyleTokenizer(Tokenizer):
             stem, lowercase = self._stemmer, self.lowercase
             tokens = [stem(w, lowercase) for w in tokens]
         return tokens
-
-
-@hookimpl
-def register_tokenizers(register: Callable[[str, Callable[..., Any]], None]) -> None:
-    """Register the ``nltk`` tokenizer."""
-    register("nltk", NltkStyleTokenizer)

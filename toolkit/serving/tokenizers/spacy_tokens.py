@@ -7,17 +7,16 @@ the process. A spaCy ``Doc`` is used as it is (no re-tokenisation), so the token
 of ``tok(text)`` and ``tok(nlp.make_doc(text))`` are the same for a blank
 pipeline of the same language.
 
-spaCy is imported lazily, so registering this plugin costs nothing.
+spaCy is imported lazily, so importing this module costs nothing.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from toolkit.core.contracts import Tokenizer
 from toolkit.core.errors import ConfigError
-from toolkit.core.hookspecs import hookimpl
 from toolkit.core.options import check_bool, check_str
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -122,9 +121,3 @@ class SpacyTokenizer(Tokenizer):
         if hasattr(text, "__iter__") and hasattr(text, "vocab") and hasattr(text, "text"):
             return self.tokens(text)  # a Doc or Span: its tokens, no re-tokenisation
         raise TypeError(f"a tokenizer takes a str or a spaCy Doc, got {type(text).__name__}")
-
-
-@hookimpl
-def register_tokenizers(register: Callable[[str, Callable[..., Any]], None]) -> None:
-    """Register the ``spacy`` tokenizer."""
-    register("spacy", SpacyTokenizer)

@@ -1,4 +1,5 @@
 """Built-in model architectures: ``cnn`` (the default), ``seed-cnn`` (the classic
-preset) and ``cnn-lstm``. Each module is a plugin registering its factories;
+preset) and ``cnn-lstm``. They are listed in :mod:`toolkit.builtins` (a module
+is imported only when one of its architectures is created);
 TensorFlow/Keras are imported only when a model is built.
 """

@@ -27,10 +27,9 @@ Keras is imported inside :meth:`CNN.build` only.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 from toolkit.core.contracts import LENGTH_POLICIES, Architecture
-from toolkit.core.hookspecs import hookimpl
 from toolkit.core.options import check_bool, check_choice, check_float, check_int, check_int_list
 from toolkit.training.architectures import _common as c
 
@@ -287,10 +286,3 @@ class SeedCNN(CNN):
                          embedding_dropout=embedding_dropout, token_dropout=token_dropout,
                          conv_trains_embedding=conv_trains_embedding, length_policy=length_policy,
                          logits=logits, bag_weights=bag_weights, bag_binary=bag_binary)
-
-
-@hookimpl
-def register_architectures(register: Callable[[str, Callable[..., Any]], None]) -> None:
-    """Register ``cnn`` and its classic preset ``seed-cnn``."""
-    register("cnn", CNN)
-    register("seed-cnn", SeedCNN)

@@ -24,11 +24,10 @@ Keras is imported inside :meth:`CNNLSTM.build` only.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 from toolkit.core.contracts import Architecture
 from toolkit.core.errors import ConfigError
-from toolkit.core.hookspecs import hookimpl
 from toolkit.core.options import check_bool, check_choice, check_float, check_int
 from toolkit.training.architectures import _common as c
 
@@ -168,9 +167,3 @@ class CNNLSTM(Architecture):
         model = keras.Model(ids, out, name="cnn_lstm")
         c.set_embedding_weights(emb_layer, weights)
         return model
-
-
-@hookimpl
-def register_architectures(register: Callable[[str, Callable[..., Any]], None]) -> None:
-    """Register ``cnn-lstm``."""
-    register("cnn-lstm", CNNLSTM)

@@ -58,7 +58,7 @@ def count_ray(pairs_fn, tokenizer, ngrams, min_count, words=None, unigrams_only=
     def count_batch(batch: dict) -> dict:
         from toolkit.core import registry
 
-        tokenizer_ = registry.create_tokenizer(tok_name, **tok_options)
+        tokenizer_ = registry.create("tokenizer", tok_name, **tok_options)
         words_ = ray.get(words_ref) if words_ref is not None else None
         pairs = []
         for text, label in zip(batch[data.text_field], batch[data.label_field]):
@@ -93,7 +93,7 @@ def encode_counts_ray(config, sources, vocab, labels, chunk_docs, test_share=Non
         from toolkit.core import registry
 
         tokens, ngrams, unknown = ray.get(vocab_ref)
-        tokenizer_ = registry.create_tokenizer(tok_name, **tok_options)
+        tokenizer_ = registry.create("tokenizer", tok_name, **tok_options)
         pairs = [("" if t is None else str(t), str(label).strip())
                  for t, label in zip(batch[data.text_field], batch[data.label_field])]
         pairs = [(t, label) for t, label in pairs if not is_test(t, share, data.split_seed)]

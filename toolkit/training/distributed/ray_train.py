@@ -91,8 +91,8 @@ def train_worker(cfg: dict[str, Any]) -> None:
     set_seed(tr.seed)
     vocab = Vocab(cfg["vocab"], ngrams=config.vocab.ngrams, unknown=config.vocab.unknown)
     labels, max_len, steps = cfg["labels"], cfg["max_len"], cfg["steps_per_epoch"]
-    arch = registry.create_architecture(config.architecture.name, **config.architecture.options)
-    emb = registry.create_embedding(config.embedding.name, **config.embedding.options)
+    arch = registry.create("architecture", config.architecture.name, **config.architecture.options)
+    emb = registry.create("embedding", config.embedding.name, **config.embedding.options)
     policy, min_len = arch.length_policy, int(getattr(arch, "min_len", 1))
     token_weights = np.asarray(cfg["token_weights"], dtype=np.float32) if cfg["token_weights"] is not None else None
     with strategy.scope():
@@ -259,7 +259,7 @@ def train_distributed(config: Config, out_dir: str | os.PathLike, *, workers: in
     from toolkit.training.distributed.ray_data import count_vocab_ray
 
     t0 = time.perf_counter()
-    arch = registry.create_architecture(config.architecture.name, **config.architecture.options)
+    arch = registry.create("architecture", config.architecture.name, **config.architecture.options)
     # Scratch files and Ray Train's checkpoints beside the output, named as all temporary work is
     # (.<name>.toolkit-tmp-<pid>-<host>-XXXX): removed at the end, swept by `toolkit clean` if killed.
     tmp = make_temp_dir(out_dir) if out_dir.parent.is_dir() else Path(tempfile.mkdtemp(prefix="toolkit-ray-"))
@@ -327,7 +327,7 @@ def _finish(config, out_dir, stats, arch, max_len, best_weights, state, final, s
     from toolkit.training.streaming import iter_split
     from toolkit.training.train import model_meta, plot_history
 
-    emb = registry.create_embedding(config.embedding.name, **config.embedding.options)
+    emb = registry.create("embedding", config.embedding.name, **config.embedding.options)
     tw = stats.nb_weights() if getattr(arch, "needs_token_weights", False) else None
     model = build_model(arch, emb, stats.vocab, stats.labels, max_len, None, tw)
     model.set_weights(best_weights)
@@ -335,7 +335,7 @@ def _finish(config, out_dir, stats, arch, max_len, best_weights, state, final, s
         test_docs = list(iter_split(sources, config.data, "test"))
     if not test_docs:
         raise TrainingError("the test split is empty; raise data.test_share or pass test files")
-    tok = registry.create_tokenizer(config.tokenizer.name, **config.tokenizer.options)
+    tok = registry.create("tokenizer", config.tokenizer.name, **config.tokenizer.options)
     index = {label: i for i, label in enumerate(stats.labels)}
     unknown = sorted({label for _, label in test_docs} - set(index))
     if unknown:

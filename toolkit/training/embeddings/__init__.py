@@ -1,6 +1,7 @@
 """Embedding providers and word-vector files.
 
-Providers (registered through the ``register_embeddings`` hook), each an
+Providers (built-ins listed in :mod:`toolkit.builtins`; plugins add theirs with the
+``register_embeddings`` hook), each an
 :class:`toolkit.core.contracts.EmbeddingProvider`:
 
 - ``learned``: no initial matrix; the model learns the embedding (``dim``).

@@ -25,7 +25,6 @@ import numpy as np
 
 from toolkit.core.contracts import EmbeddingProvider
 from toolkit.core.errors import EmbeddingError
-from toolkit.core.hookspecs import hookimpl
 from toolkit.core.options import check_bool, check_int, check_path
 from toolkit.training.embeddings.matrix import build_matrix
 from toolkit.training.embeddings.vectors import WORD2VEC_BINARY, file_dim, read_vectors
@@ -76,8 +75,3 @@ class PretrainedEmbedding(EmbeddingProvider):
         report.update(provider=self.name, format=self.format, trainable=self.trainable)
         self.report = report
         return matrix
-
-
-@hookimpl
-def register_embeddings(register):
-    register("glove", PretrainedEmbedding)

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from toolkit.core.contracts import EmbeddingProvider
-from toolkit.core.hookspecs import hookimpl
 from toolkit.core.options import check_int
 
 
@@ -37,8 +36,3 @@ class LearnedEmbedding(EmbeddingProvider):
             "scale_factor": None,
         }
         return None
-
-
-@hookimpl
-def register_embeddings(register):
-    register("learned", LearnedEmbedding)

@@ -33,7 +33,6 @@ import numpy as np
 
 from toolkit.core.contracts import EmbeddingProvider
 from toolkit.core.errors import EmbeddingError
-from toolkit.core.hookspecs import hookimpl
 from toolkit.core.options import check_bool, check_choice, check_float, check_int, check_path
 from toolkit.training.embeddings.glove import check_dim
 from toolkit.training.embeddings.matrix import build_matrix
@@ -249,8 +248,3 @@ class Word2VecEmbedding(EmbeddingProvider):
         report.update(provider=self.name, trainable=self.trainable, **extra)
         self.report = report
         return matrix
-
-
-@hookimpl
-def register_embeddings(register):
-    register("word2vec", Word2VecEmbedding)
