@@ -187,3 +187,37 @@ def test_plugins_cli_json_lists_builtins():
     assert result.exit_code == 0
     rows = {row["plugin"]: row for row in json.loads(result.output)}
     assert rows["toolkit.serving.tokenizers.nltk_style"]["tokenizers"] == ["nltk"]
+
+
+def test_every_builtin_in_the_table_resolves_to_its_factory():
+    from toolkit.builtins import BUILTINS
+
+    for kind, names in BUILTINS.items():
+        for name, target in names.items():
+            reg = registry.lookup(kind, name)
+            assert (reg.plugin, reg.distribution, reg.version) == (target.split(":")[0], "toolkit", toolkit.__version__)
+            assert callable(reg.factory) and reg.factory.__module__ == reg.plugin, target
+            assert reg.factory.__name__ == target.split(":")[1]
+
+
+def test_listing_the_builtins_imports_none_of_their_modules():
+    """Names, plugin_info and the unknown-name error come from the table: no factory module is imported."""
+    script = textwrap.dedent('''
+        import json, sys
+        from toolkit.core import registry
+        from toolkit.core.errors import RegistryError
+        names = {kind: sorted(registry.get_components(kind)) for kind in registry.KINDS}
+        rows = registry.plugin_info()
+        try:
+            registry.lookup("architecture", "nope")
+        except RegistryError:
+            pass
+        loaded = sorted(m for m in sys.modules if m.startswith(("toolkit.serving", "toolkit.training")))
+        print(json.dumps({"names": names, "rows": len(rows), "loaded": loaded}))
+    ''')
+    env = {**__import__("os").environ, "TOOLKIT_LOAD_PLUGINS": ""}
+    out = json.loads(subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env,
+                                    check=True).stdout)
+    assert out["names"] == {"tokenizer": ["nltk", "spacy"], "embedding": ["glove", "learned", "word2vec"],
+                            "architecture": ["cnn", "cnn-lstm", "seed-cnn"]}
+    assert out["rows"] == 7 and out["loaded"] == []

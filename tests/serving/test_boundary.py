@@ -2,7 +2,8 @@
 
 Checked after real work: the spaCy component (shipped default and a given
 bundle), the runtime, and `toolkit predict` (texts and --file) through the CLI's
-own entry point. And statically: no module under toolkit/serving imports
+own entry point; and the error path (an unknown tokenizer, looked up or named
+by a bundle) imports none of the training half's built-ins. And statically: no module under toolkit/serving imports
 toolkit.training or toolkit.cli.
 """
 
@@ -13,7 +14,7 @@ import json
 from pathlib import Path
 
 from boundary import assert_serving_only, report_code
-from spacy_helpers import run_python
+from spacy_helpers import lexicon_bundle, run_python
 
 SERVING = Path(__file__).resolve().parents[2] / "toolkit" / "serving"
 DEFAULT = SERVING / "models" / "default"
@@ -60,4 +61,35 @@ print(json.dumps({"labels": [o["label"] for o in out], **_boundary_report()}))
 '''
     result = run_python(code, str(DEFAULT), env={"TOOLKIT_LOAD_PLUGINS": ""})
     assert result["labels"][0] == "POSITIVE"
+    assert_serving_only(result)
+
+
+def test_unknown_component_errors_load_no_training_module(tmp_path):
+    """The error path too: an unknown tokenizer name (looked up, and named by a bundle) is one line
+    listing what exists, and finding that out imports none of the training half's built-ins."""
+    bundle = lexicon_bundle(tmp_path / "bundle", tokenizer="no-such-tokenizer")
+    code = report_code() + '''
+import contextlib, io, json, sys
+from toolkit.cli.app import app
+from toolkit.core import registry
+from toolkit.core.errors import RegistryError
+try:
+    registry.lookup("tokenizer", "no-such-tokenizer")
+    raise AssertionError("no error")
+except RegistryError as exc:
+    lookup_error = str(exc)
+stderr = io.StringIO()
+with contextlib.redirect_stderr(stderr):
+    try:
+        code = app(["predict", sys.argv[1], "A gripping film."], standalone_mode=False)  # typer.Exit: its code
+    except SystemExit as exc:
+        code = exc.code
+print(json.dumps({"lookup": lookup_error, "predict": [code, stderr.getvalue()], **_boundary_report()}))
+'''
+    result = run_python(code, str(bundle), env={"TOOLKIT_LOAD_PLUGINS": ""})
+    assert result["lookup"].splitlines() == [result["lookup"]]
+    assert "unknown tokenizer 'no-such-tokenizer'; available tokenizers: nltk, spacy" in result["lookup"]
+    code, stderr = result["predict"]
+    assert code == 1 and len(stderr.strip().splitlines()) == 1, stderr
+    assert "needs tokenizer 'no-such-tokenizer', which is not installed" in stderr
     assert_serving_only(result)

@@ -1,12 +1,10 @@
 """Plugin loading: the pluggy manager, the entry points of group ``toolkit``, failure isolation.
 
-A package declares ``[project.entry-points.toolkit] myplugin = "my_pkg.plugin"``;
-the entry points load when the manager is first used, those ``TOOLKIT_LOAD_PLUGINS``
-(a comma-separated list of names) allows when it is set (empty: none). A plugin
-that fails to import (even by ``sys.exit()``), that pluggy rejects, or that
-implements a hook toolkit does not have is recorded in :attr:`Manager.errors` with
-a one-line reason, warned about and skipped; Ctrl-C still stops the program.
-Built-in components are no plugins: :mod:`toolkit.core.registry` reads their table.
+Entry points (``[project.entry-points.toolkit] name = "my_pkg.plugin"``) load on first use, those
+``TOOLKIT_LOAD_PLUGINS`` (comma-separated names; empty: none) names if it is set. A plugin that fails
+to import (even by ``sys.exit()``), that pluggy rejects, or that implements a hook toolkit does not
+have is recorded in :attr:`Manager.errors` with a one-line reason, warned about and skipped; Ctrl-C
+still stops the program. Built-in components are no plugins: :mod:`toolkit.core.registry` reads them.
 """
 
 from __future__ import annotations
@@ -90,42 +88,34 @@ class Manager(pluggy.PluginManager):
             reason = f"is not a valid toolkit plugin: {' '.join(str(exc).split())}"
         else:
             reason = f"{failed}: {describe(exc)}"
-        if not taken and self.has_plugin(name):  # pluggy < 1.6 can leave a refused plugin half-registered
+        if not taken and self.has_plugin(name):  # pluggy (to 1.5 at least) can leave it half-registered
             self.unregister(name=name)
         return f"plugin {name!r} (from {source.distribution} {source.version}) {reason}"
-
-    def load_entry_points(self) -> None:
-        """Load each allowed entry point on its own (pluggy's ``name=``): a failing one hides no other."""
-        value = os.environ.get(ENV_LOAD_PLUGINS)
-        allowed = None if value is None else {part.strip() for part in value.split(",")}
-        for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
-            if allowed is None or ep.name in allowed:
-                dist = getattr(ep, "dist", None)
-                source = Source(dist.metadata["Name"], dist.version) if dist else Source(ep.value, "unknown")
-                problem = self.admit(ep.name, source, lambda n=ep.name: self.load_setuptools_entrypoints(
-                    ENTRY_POINT_GROUP, name=n), failed="failed to import")
-                if problem:
-                    self.by_hand[ep.name] = source  # for `toolkit plugins`: pluggy records what loaded only
-                    self.problem(ep.name, problem)
 
 
 @functools.cache
 def get_plugin_manager() -> Manager:
-    """The process-wide manager, created (and the entry points loaded) on first use."""
-    manager = Manager()
-    manager.load_entry_points()
-    return manager
+    """The process-wide manager; on first use, each allowed entry point is loaded on its own (pluggy's
+    ``name=``), so a failing one hides no other."""
+    pm, allowed = Manager(), os.environ.get(ENV_LOAD_PLUGINS)
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if allowed is None or ep.name in {part.strip() for part in allowed.split(",")}:
+            dist = getattr(ep, "dist", None)
+            source = Source(dist.metadata["Name"], dist.version) if dist else Source(ep.value, "unknown")
+            problem = pm.admit(ep.name, source, lambda n=ep.name: pm.load_setuptools_entrypoints(
+                ENTRY_POINT_GROUP, name=n), failed="failed to import")
+            if problem:
+                pm.by_hand[ep.name] = source  # for `toolkit plugins`: pluggy records only what loaded
+                pm.problem(ep.name, problem)
+    return pm
 
 
-def reset() -> None:
-    """Forget every loaded plugin; the next lookup loads them again (for tests)."""
-    get_plugin_manager.cache_clear()
+reset = get_plugin_manager.cache_clear  # forget every loaded plugin; the next lookup loads them again
 
 
 def register_plugin(plugin: Any, name: str, distribution: str = "", version: str = "") -> None:
     """Register a module, or an object with hook implementations, by hand (RegistryError: refused, why)."""
-    pm = get_plugin_manager()
-    source = Source(distribution or name, version or "unknown")
+    pm, source = get_plugin_manager(), Source(distribution or name, version or "unknown")
     problem = pm.admit(name, source, lambda: pm.register(plugin, name=name), failed="cannot be registered")
     if problem:
         raise RegistryError(problem)

@@ -1,12 +1,9 @@
-"""Component lookup: the names of each kind, building a component, and what to say when one is missing.
+"""Component lookup: the names of each kind, building a component, what to say when one is missing.
 
-Names come from the built-ins' table (:data:`toolkit.builtins.BUILTINS`, ``"module:factory"``
-strings: listing them imports nothing, a factory's module is imported when its component is
-built) and from the ``register_*`` hooks of the plugins :mod:`toolkit.core.plugins` loads. A
-name registered twice is never handed out: looking it up is an error naming both plugins. A
-plugin whose hook fails, or that registers an invalid name or factory, is recorded in
-:func:`load_errors` (with a warning); the other components stay available. The plugin
-functions that tests and plugin authors use are re-exported here.
+Names come from the built-ins' table (:data:`toolkit.builtins.BUILTINS`; a factory's module is
+imported only when its component is built) and from the hooks of the plugins :mod:`toolkit.core.plugins`
+loads (its functions plugin tests use are re-exported here). A name two plugins register is never
+handed out; a hook that fails or registers an invalid name or factory is reported (:func:`load_errors`).
 """
 
 from __future__ import annotations
@@ -28,7 +25,6 @@ from toolkit.core.plugins import (  # noqa: F401  (register_plugin ... reset: re
 @dataclass(frozen=True)
 class Registration:
     """One component: who provides it, and its factory (a built-in's as ``"module:factory"``)."""
-
     kind: str
     name: str
     target: Callable[..., Any] | str
@@ -37,8 +33,7 @@ class Registration:
     version: str
 
     @property
-    def factory(self) -> Callable[..., Any]:
-        """The factory (a built-in's module is imported here)."""
+    def factory(self) -> Callable[..., Any]:  # a built-in's module is imported here
         return pkgutil.resolve_name(self.target) if isinstance(self.target, str) else self.target
 
 
@@ -49,11 +44,9 @@ def _clash_message(kind: str, name: str, plugins: list[str]) -> str:
 
 
 def _collect(kind: str) -> tuple[dict[str, Registration], dict[str, list[str]]]:
-    """Every registration of ``kind`` by name (built-ins first), and the names registered twice.
-
-    Each plugin's hook is called on its own (pluggy's ``subset_hook_caller``): every name is
-    charged to the plugin that registered it, and a failing plugin hides none of the others.
-    """
+    """Every registration of ``kind`` by name (built-ins first), and the names registered twice. Each
+    plugin's hook is called on its own (``subset_hook_caller``): a name is charged to the plugin that
+    registered it, and a failing plugin hides none of the others."""
     if kind not in KINDS:
         raise RegistryError(f"unknown component kind {kind!r}; kinds: {', '.join(KINDS)}")
     pm, hook = get_plugin_manager(), KINDS[kind]
@@ -70,7 +63,8 @@ def _collect(kind: str) -> tuple[dict[str, Registration], dict[str, list[str]]]:
                                           f"not callable ({type(factory).__name__})")
             if name in found:
                 plugins = clashes.setdefault(name, [found[name].plugin])
-                plugins += [plugin] if plugin not in plugins else []
+                if plugin not in plugins:
+                    plugins.append(plugin)
                 return pm.problem(plugin, _clash_message(kind, name, plugins))
             found[name] = Registration(kind, name, factory, plugin, *source)
         return register
@@ -100,16 +94,13 @@ def load_errors() -> dict[str, str]:
     return dict(get_plugin_manager().errors)
 
 
-def lookup(kind: str, name: str, record: dict[str, Any] | None = None, where: str = "") -> Registration:
-    """The registration of component ``name``; unknown names list the known ones, or, for a component a
-    saved model records (``record``, see :func:`require`), say which package to install."""
+def lookup(kind: str, name: str) -> Registration:
+    """The registration of component ``name``; an unknown name is an error listing the known ones."""
     found, clashes = _collect(kind)
     if name in clashes:
         raise RegistryError(_clash_message(kind, name, clashes[name]))
     if name in found:
         return found[name]
-    if record is not None:
-        raise RegistryError(missing_component_message(kind, record, where))
     failed = load_errors()
     hint = f"; plugins that failed to load: {', '.join(sorted(failed))}" if failed else ""
     raise RegistryError(f"unknown {kind} {name!r}; available {kind}s: {', '.join(sorted(found)) or '(none)'}{hint}")
@@ -120,13 +111,11 @@ def missing_component_message(kind: str, record: dict[str, Any], where: str = ""
     "config", "plugin", "distribution", "version"}``) is not installed: the plugin, the package to install."""
     name, plugin = record.get("name"), record.get("plugin") or "?"
     dist, version = record.get("distribution"), record.get("version")
-    if dist and dist != "toolkit":
-        spec = f"{dist}=={version}" if version and version != "unknown" else dist
-        fix = f"install the plugin that provides it: pip install {spec}"
-    elif dist == "toolkit":
+    if dist == "toolkit":
         fix = f"it is built into toolkit {version or ''}".rstrip() + "; upgrade: pip install -U toolkit"
     else:
-        fix = "install the plugin that provides it"
+        spec = f"{dist}=={version}" if version and version != "unknown" else dist
+        fix = "install the plugin that provides it" + (f": pip install {spec}" if dist else "")
     message = (f"{where or 'this model'} needs {kind} {name!r}, which is not installed; it came from plugin "
                f"{plugin!r} of distribution {dist or '?'!r}{f' {version}' if version else ''}: {fix}")
     restricted = os.environ.get(ENV_LOAD_PLUGINS)
@@ -138,19 +127,19 @@ def missing_component_message(kind: str, record: dict[str, Any], where: str = ""
 def require(kind: str, record: dict[str, Any], where: str = "") -> Registration:
     """The registration of the component ``record`` (a ``model.json`` entry) names; RegistryError naming
     the package to install when it is not installed (:func:`missing_component_message`)."""
-    return lookup(kind, record.get("name"), record=record, where=where)
+    if record.get("name") not in _collect(kind)[0]:
+        raise RegistryError(missing_component_message(kind, record, where))
+    return lookup(kind, record["name"])
 
 
 def create(kind: str, name: str, **options: Any) -> Any:
     """Build component ``name`` of ``kind`` with ``options`` and check its contract (by duck typing:
     :func:`toolkit.core.contracts.check_contract`)."""
     reg = lookup(kind, name)
-    where = f"{kind} {name!r} from plugin {reg.plugin!r} ({reg.distribution})"
-    factory, exc = guarded(lambda: reg.factory)
-    if exc is not None:
-        raise RegistryError(f"{kind} {name!r} from plugin {reg.plugin!r} ({reg.distribution} {reg.version}) cannot "
-                            f"be imported: {describe(exc)}")
+    origin = f"{kind} {name!r} from plugin {reg.plugin!r}"
+    where = f"{origin} ({reg.distribution})"
     try:
+        factory = reg.factory  # a built-in's module is imported here, before the checks below
         obj = factory(**options)
     except ToolkitError:
         raise  # the component's own message (a bad option value, a missing extra)
@@ -161,8 +150,8 @@ def create(kind: str, name: str, **options: Any) -> Any:
                                 f"{', '.join(abstract)}") from exc
         raise RegistryError(f"{kind} {name!r} (plugin {reg.plugin!r}) rejected its options {options!r}: {exc}") from exc
     except Exception as exc:
-        raise RegistryError(f"{kind} {name!r} from plugin {reg.plugin!r} ({reg.distribution} {reg.version}) failed "
-                            f"to build: {type(exc).__name__}: {exc}") from exc
+        raise RegistryError(f"{origin} ({reg.distribution} {reg.version}) failed to build: "
+                            f"{type(exc).__name__}: {exc}") from exc
     return check_contract(kind, obj, where=where)
 
 
