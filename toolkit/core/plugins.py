@@ -101,7 +101,7 @@ def get_plugin_manager() -> Manager:
     for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
         if allowed is None or ep.name in {part.strip() for part in allowed.split(",")}:
             dist = getattr(ep, "dist", None)
-            source = Source(dist.metadata["Name"], dist.version) if dist else Source(ep.value, "unknown")
+            source = Source(dist.metadata["Name"], dist.version) if dist is not None else Source(ep.value, "unknown")
             problem = pm.admit(ep.name, source, lambda n=ep.name: pm.load_setuptools_entrypoints(
                 ENTRY_POINT_GROUP, name=n), failed="failed to import")
             if problem:
