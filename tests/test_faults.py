@@ -349,6 +349,20 @@ def test_live_processes_work_is_never_swept(tmp_path):
     assert mine.exists() and other_host.exists()
 
 
+def test_clean_finds_what_a_killed_score_left_in_sub_folders(tmp_path):
+    # toolkit score keeps its inputs' sub-folders: OUT/a/b/x.parquet, and the Ray engine's grouped writes
+    out = tmp_path / "scored"
+    (out / "a" / "b").mkdir(parents=True)
+    part = fake_leftover(out / "a" / "b" / "x.parquet", dead_pid(), is_dir=False)
+    group = fake_leftover(out / "ray-group", dead_pid())
+    hidden = fake_leftover(out / ".cache" / "y", dead_pid())  # hidden folders are not entered
+    dry = run("clean", out, "--dry-run")
+    assert dry.exit_code == 0 and f"would remove: {part}" in dry.stdout and f"would remove: {group}" in dry.stdout
+    cleaned = run("clean", out)
+    assert cleaned.exit_code == 0 and "removed 2 leftovers" in cleaned.stdout, cleaned.output
+    assert not part.exists() and not group.exists() and hidden.exists()
+
+
 def test_train_sweeps_what_a_killed_train_left(corpus, tmp_path):
     out = tmp_path / "runs" / "m"
     out.parent.mkdir()
