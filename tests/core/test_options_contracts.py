@@ -58,6 +58,12 @@ def message(excinfo) -> str:
     (lambda: check_float(float("nan"), "x", component=WHO), "[E040] tokenizer 'demo': option 'x' must be a number, got nan"),
     (lambda: check_float(False, "x", minimum=0, maximum=2), "[E040] option 'x' must be a number in [0, 2], got False"),
     (lambda: check_float(3, "x", above=0, maximum=2), "[E040] option 'x' must be a number in (0, 2], got 3"),
+    (lambda: check_int(True, "max_size", minimum=1, optional=True),
+     "[E040] option 'max_size' must be an integer >= 1 or None, got True"),
+    (lambda: check_int(1, "folds", minimum=2, subject="training.calibration_folds", hint="or set calibration off"),
+     "[E040] training.calibration_folds must be an integer >= 2, got 1; or set calibration off"),
+    (lambda: check_float(-1, "grace", minimum=0, optional=True, subject="grace (seconds)", component=WHO),
+     "[E040] tokenizer 'demo': grace (seconds) must be a number >= 0 or None, got -1"),
     (lambda: check_bool(1, "lowercase", component=WHO),
      "[E040] tokenizer 'demo': option 'lowercase' must be true or false, got 1"),
     (lambda: check_bool("yes", "binary", null="detect", component=WHO),
@@ -89,6 +95,7 @@ def test_checker_messages(call, expected):
 
 def test_checkers_return_normalised_values(tmp_path):
     assert check_int(np.int64(3), "n", minimum=1) == 3 and type(check_int(np.int64(3), "n")) is int
+    assert check_int(None, "n", optional=True) is None and check_float(None, "x", optional=True) is None
     assert check_float(1, "x") == 1.0 and type(check_float(np.float32(0.5), "x")) is float
     assert check_bool(None, "binary", null="detect") is None and check_bool(False, "b") is False
     assert check_choice(1, "sg", {0: "CBOW", 1: "skip-gram"}) == 1

@@ -20,6 +20,7 @@ import numpy as np
 
 from toolkit.core.contracts import LENGTH_POLICIES
 from toolkit.core.errors import BundleError, ConfigError, VocabError
+from toolkit.core.options import check_int
 
 __all__ = [
     "DEFAULT_BATCH_SIZE", "LENGTH_POLICIES", "MAX_PADDING", "MIN_BUCKET_CELLS", "batch_width", "check_policy",
@@ -98,8 +99,7 @@ def plan_batches(
     ``MIN_BUCKET_CELLS`` ids: reviews of 300 to 2,700 words batched 64 at a time
     would otherwise spend about half of the model's work on padding.
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ConfigError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    check_int(batch_size, "batch_size", minimum=1, subject="batch_size")
     lengths = np.asarray(lengths, dtype=np.int64)
     if policy != "dynamic":
         batches = []

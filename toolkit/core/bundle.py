@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.core.errors import BundleError, RegistryError
+from toolkit.core.options import check_int
 from toolkit.core.atomic import write_json
 from toolkit.core.batching import LENGTH_POLICIES
 from toolkit.core.vocab import UNKNOWN_POLICIES
@@ -139,15 +140,16 @@ class BundleInfo:
         return self.meta.get("name") or self.path.name
 
 
+_DAMAGED = "the bundle is damaged or was not written by toolkit export"
+
+
 def _field_error(path: Path, message: str) -> BundleError:
-    return BundleError(f"{path / BUNDLE_JSON}: {message}; the bundle is damaged or was not written by toolkit export")
+    return BundleError(f"{path / BUNDLE_JSON}: {message}; {_DAMAGED}")
 
 
 def _int_field(meta: dict[str, Any], key: str, path: Path, default: int | None = None) -> int:
-    value = meta.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise _field_error(path, f"{key!r} must be an integer >= 1, got {value!r}")
-    return value
+    return check_int(meta.get(key, default), key, minimum=1, subject=f"{path / BUNDLE_JSON}: {key!r}", hint=_DAMAGED,
+                     error=BundleError)
 
 
 def read_bundle(path: str | os.PathLike, verify: bool = True, check_tokenizer: bool = True) -> BundleInfo:
@@ -190,9 +192,7 @@ def _read_bundle(path: Path, verify: bool, check_tokenizer: bool) -> BundleInfo:
 
     if meta.get("format") != FORMAT:
         raise _field_error(path, f"'format' is {meta.get('format')!r}, expected {FORMAT!r}")
-    version = meta.get("format_version")
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise _field_error(path, f"'format_version' must be a positive integer, got {version!r}")
+    version = _int_field(meta, "format_version", path)
     if version > FORMAT_VERSION:
         from toolkit import __version__
 

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from toolkit.core.errors import BundleError
+from toolkit.core.options import check_float
 
 #: Calibration methods a bundle may name.
 METHODS = ("none", "temperature", "length-temperature")
@@ -39,11 +40,8 @@ _TINY = np.finfo(np.float32).tiny
 
 
 def _number(record: dict, key: str, where: str, positive: bool = False) -> float:
-    value = record.get(key)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or (positive and value <= 0):
-        raise BundleError(f"{where}: calibration {key!r} must be a {'number > 0' if positive else 'finite number'}, "
-                          f"got {value!r}")
-    return float(value)
+    return check_float(record.get(key), key, above=0 if positive else None, subject=f"{where}: calibration {key!r}",
+                       error=BundleError)
 
 
 class Calibration:

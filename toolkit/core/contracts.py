@@ -44,6 +44,7 @@ import numbers
 from typing import Any, ClassVar, Sequence
 
 from toolkit.core.errors import ConfigError, ContractError, EmbeddingError, ToolkitError
+from toolkit.core.options import check_int
 
 __all__ = [
     "Architecture",
@@ -213,15 +214,9 @@ class Architecture(Component):
         :class:`~toolkit.core.errors.ConfigError` naming the architecture.
         """
         who = f"architecture {self.name or type(self).__name__!r}"
-
-        def whole(value: Any) -> bool:
-            return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-        if not whole(vocab_size) or vocab_size < 3:
-            raise ConfigError(f"{who}: vocab_size must be an integer >= 3 (<pad>, <unk>, one token), "
-                              f"got {vocab_size!r}")
-        if not whole(dim) or dim < 1:
-            raise ConfigError(f"{who}: embedding dim must be a positive integer, got {dim!r}")
+        check_int(vocab_size, "vocab_size", minimum=3, component=who, subject="vocab_size",
+                  hint="<pad>, <unk> and one token", error=ConfigError)
+        check_int(dim, "dim", minimum=1, component=who, subject="embedding dim", error=ConfigError)
         labels = list(labels or [])
         if len(labels) < 2:
             raise ConfigError(f"{who}: needs at least 2 labels, got {labels!r}")
@@ -230,9 +225,7 @@ class Architecture(Component):
             if max_len_required:
                 raise ConfigError(f"{who}: max_len is required (fixed-length input)")
         else:
-            if not whole(max_len) or max_len < 1:
-                raise ConfigError(f"{who}: max_len must be a positive integer, got {max_len!r}")
-            max_len = int(max_len)
+            max_len = check_int(max_len, "max_len", minimum=1, component=who, subject="max_len", error=ConfigError)
             if max_len < min_len:
                 raise ConfigError(
                     f"{who}: max_len={max_len} is shorter than the {min_len} positions the model "

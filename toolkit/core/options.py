@@ -60,18 +60,20 @@ def describe_component(component: Any) -> str:
 
 
 def option_error(option: str, message: str, *, component: Any = None,
-                 error: type[ToolkitError] | None = None) -> ToolkitError:
+                 error: type[ToolkitError] | None = None, subject: str | None = None) -> ToolkitError:
     """The error for option ``option`` of ``component``: ``"<component>: option '<option>' <message>"``.
 
     For rules the ``check_*`` functions do not cover (two options that do not
     go together): ``raise option_error("bag", "needs pooling='max'", component=self)``.
+    ``subject`` names the value instead of ``option '<option>'``, for values that are not a
+    component's options (``"opset"``, ``"model/model.json: 'max_len'"``).
     """
     if error is None:
         error = getattr(component, "error_class", None) if not isinstance(component, str) else None
     if not (isinstance(error, type) and issubclass(error, ToolkitError)):
         error = ConfigError
     who = describe_component(component)
-    return error(f"{who + ': ' if who else ''}option {option!r} {message}")
+    return error(f"{who + ': ' if who else ''}{subject or f'option {option!r}'} {message}")
 
 
 def _is_int(value: Any) -> bool:
@@ -100,25 +102,37 @@ def _in_bounds(value: Any, minimum: Any, maximum: Any, above: Any = None, below:
             and (above is None or value > above) and (below is None or value < below))
 
 
+def _must_be(what: str, bounds: str, optional: bool, value: Any, hint: str | None) -> str:
+    return (f"must be {what}{' ' + bounds if bounds else ''}{' or None' if optional else ''}, got {value!r}"
+            f"{'; ' + hint if hint else ''}")
+
+
 def check_int(value: Any, name: str, *, minimum: int | None = None, maximum: int | None = None,
-              component: Any = None, error: type[ToolkitError] | None = None) -> int:
-    """An integer (not a bool) within ``[minimum, maximum]`` (either may be ``None``)."""
+              optional: bool = False, subject: str | None = None, hint: str | None = None,
+              component: Any = None, error: type[ToolkitError] | None = None) -> int | None:
+    """An integer (not a bool) within ``[minimum, maximum]`` (either may be ``None``); with ``optional``,
+    ``None`` too (returned as is). ``subject`` and ``error``: see :func:`option_error`; ``hint`` is added
+    to the message (``"... got 1; or set training.calibration = 'none'"``)."""
+    if value is None and optional:
+        return None
     if not _is_int(value) or not _in_bounds(value, minimum, maximum):
-        bounds = _bounds(minimum, maximum)
-        raise option_error(name, f"must be an integer{' ' + bounds if bounds else ''}, got {value!r}",
-                           component=component, error=error)
+        raise option_error(name, _must_be("an integer", _bounds(minimum, maximum), optional, value, hint),
+                           component=component, error=error, subject=subject)
     return int(value)
 
 
 def check_float(value: Any, name: str, *, minimum: float | None = None, maximum: float | None = None,
-                above: float | None = None, below: float | None = None, component: Any = None,
-                error: type[ToolkitError] | None = None) -> float:
+                above: float | None = None, below: float | None = None, optional: bool = False,
+                subject: str | None = None, hint: str | None = None, component: Any = None,
+                error: type[ToolkitError] | None = None) -> float | None:
     """A finite number (int or float, not a bool); ``minimum``/``maximum`` are inclusive bounds,
-    ``above``/``below`` exclusive ones (``check_float(rate, "dropout", minimum=0, below=1)``: [0, 1))."""
+    ``above``/``below`` exclusive ones (``check_float(rate, "dropout", minimum=0, below=1)``: [0, 1));
+    ``optional``, ``subject``, ``hint``: as for :func:`check_int`."""
+    if value is None and optional:
+        return None
     if not _is_number(value) or not math.isfinite(value) or not _in_bounds(value, minimum, maximum, above, below):
-        bounds = _bounds(minimum, maximum, above, below)
-        raise option_error(name, f"must be a number{' ' + bounds if bounds else ''}, got {value!r}",
-                           component=component, error=error)
+        raise option_error(name, _must_be("a number", _bounds(minimum, maximum, above, below), optional, value, hint),
+                           component=component, error=error, subject=subject)
     return float(value)
 
 

@@ -27,14 +27,14 @@ def default_model_path() -> Path:
     return DEFAULT_MODEL_DIR
 
 
-def who(name: str) -> str:
+def describe_pipe(name: str) -> str:
     """How messages name a component: ``review_sentiment`` or ``'mine' (review_sentiment)``."""
     return f"component {name!r}" if name == FACTORY else f"component {name!r} ({FACTORY})"
 
 
 def missing_default_message(name: str) -> str:
     return (
-        f"{who(name)}: config 'model' is empty, which means the shipped default model, "
+        f"{describe_pipe(name)}: config 'model' is empty, which means the shipped default model, "
         f"but it is missing: no {BUNDLE_JSON} in {DEFAULT_MODEL_DIR}. Reinstall toolkit, build the default "
         f"with `{DEFAULT_MODEL_TARGET}` in a source checkout, or give a bundle written by `toolkit export`: "
         f'nlp.add_pipe("{FACTORY}", config={{"model": "path/to/bundle"}})'
@@ -51,7 +51,7 @@ def resolve_model(model: str | os.PathLike | None, name: str = FACTORY) -> Path 
         return None
     if not isinstance(model, (str, os.PathLike)):
         raise BundleError(
-            f"{who(name)}: config 'model' must be a path to a bundle folder, "
+            f"{describe_pipe(name)}: config 'model' must be a path to a bundle folder, "
             f"\"\" for the shipped default or null, got {model!r}"
         )
     if str(model) == "":
@@ -61,7 +61,7 @@ def resolve_model(model: str | os.PathLike | None, name: str = FACTORY) -> Path 
     path = Path(model).expanduser()
     if not path.exists():
         raise BundleError(
-            f"{who(name)}: config 'model' names the bundle {str(model)!r} "
+            f"{describe_pipe(name)}: config 'model' names the bundle {str(model)!r} "
             f"(resolved: {path.absolute()}), which does not exist. Give the folder written by "
             f"`toolkit export`, or \"\" for the shipped default model. (Loading a pipeline saved with "
             f"nlp.to_disk, which carries its own copy of the bundle? Pass "
@@ -82,7 +82,7 @@ def load_checked(path: Path, name: str, threads: int | None):
     try:
         return Runtime.load(path, threads=threads or None, verify=True)
     except ToolkitError as exc:
-        raise BundleError(f"{who(name)}: {exc.message}") from exc
+        raise BundleError(f"{describe_pipe(name)}: {exc.message}") from exc
     except (Exception, SystemExit) as exc:  # the error boundary: no library traceback (nor exit) at add_pipe
-        raise BundleError(f"{who(name)}: bundle {path} cannot be loaded: {type(exc).__name__}: "
+        raise BundleError(f"{describe_pipe(name)}: bundle {path} cannot be loaded: {type(exc).__name__}: "
                           f"{' '.join(str(exc).split())[:300]}") from exc

@@ -43,6 +43,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from toolkit.core.errors import ConfigError
+from toolkit.core.options import check_int
 from toolkit.serving.doc_encoding import can_encode_docs
 
 #: ``doc.spans`` key of the explanation terms.
@@ -140,10 +141,8 @@ def explain_texts(runtime: Any, texts: Sequence[str], *, label: str | None = Non
     """
     if isinstance(texts, str):
         raise TypeError("explain_texts() takes a list of texts; wrap a single text in a list")
-    if isinstance(ngrams, bool) or not isinstance(ngrams, int) or ngrams < 1:
-        raise ConfigError(f"explain: ngrams must be an integer >= 1, got {ngrams!r}")
-    if top is not None and (isinstance(top, bool) or not isinstance(top, int) or top < 0):
-        raise ConfigError(f"explain: top must be an integer >= 0 or None, got {top!r}")
+    check_int(ngrams, "ngrams", minimum=1, subject="explain: ngrams")
+    check_int(top, "top", minimum=0, optional=True, subject="explain: top")
     separable = can_encode_docs(runtime.tokenizer)
     cache: dict[str, list[str]] = {}
     results = []

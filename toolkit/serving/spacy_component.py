@@ -79,9 +79,10 @@ from spacy.training import Example, validate_examples
 from spacy.util import minibatch
 
 from toolkit.core.atomic import as_new_folder, make_temp_dir
-from toolkit.serving.component_bundle import FACTORY, load_checked, resolve_model, who
+from toolkit.serving.component_bundle import FACTORY, describe_pipe, load_checked, resolve_model
 from toolkit.core.bundle import BundleInfo
-from toolkit.core.errors import BundleError, ConfigError
+from toolkit.core.errors import BundleError
+from toolkit.core.options import check_float, check_int
 
 #: The sub-folder of a serialised component that holds its bundle.
 BUNDLE_DIR = "bundle"
@@ -167,15 +168,11 @@ class ReviewSentiment(Pipe):
     ) -> None:
         self.name = name
         self.scorer = scorer
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ConfigError(f"{who(name)}: config 'batch_size' must be an integer >= 1, got {batch_size!r}")
-        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
-            raise ConfigError(
-                f"{who(name)}: config 'threads' must be an integer >= 0 (0: onnxruntime decides), "
-                f"got {threads!r}"
-            )
-        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
-            raise ConfigError(f"{who(name)}: config 'threshold' must be a number from 0 to 1, got {threshold!r}")
+        pipe = describe_pipe(name)
+        check_int(batch_size, "batch_size", minimum=1, component=pipe, subject="config 'batch_size'")
+        check_int(threads, "threads", minimum=0, component=pipe, subject="config 'threads'",
+                  hint="0 lets onnxruntime decide")
+        check_float(threshold, "threshold", minimum=0, maximum=1, component=pipe, subject="config 'threshold'")
         self.cfg: dict[str, Any] = {
             "model": None if model is None else str(model),
             "threshold": float(threshold),
@@ -250,7 +247,7 @@ class ReviewSentiment(Pipe):
             if self._runtime is None or self._runtime_pid != pid:
                 if self._info is None:
                     raise BundleError(
-                        f"{who(self.name)} has no model bundle: it was created with "
+                        f"{describe_pipe(self.name)} has no model bundle: it was created with "
                         f"model = null and nothing was loaded into it; load one with from_disk/from_bytes, "
                         f"or create it with config={{\"model\": \"path/to/bundle\"}}"
                     )
@@ -333,7 +330,7 @@ class ReviewSentiment(Pipe):
     # ------------------------------------------------------------------ serialisation
     def _bundle_files(self) -> list[Path]:
         if self._info is None:
-            raise BundleError(f"{who(self.name)} has no model bundle to save")
+            raise BundleError(f"{describe_pipe(self.name)} has no model bundle to save")
         return sorted(p for p in self._info.path.iterdir() if p.is_file() and not p.name.startswith("."))
 
     def to_disk(self, path: str | os.PathLike, *, exclude: Iterable[str] = tuple()) -> None:
@@ -370,7 +367,7 @@ class ReviewSentiment(Pipe):
             bundle = path / BUNDLE_DIR
             if not bundle.is_dir():
                 raise BundleError(
-                    f"{who(self.name)}: no saved bundle in {bundle}; "
+                    f"{describe_pipe(self.name)}: no saved bundle in {bundle}; "
                     f"the pipeline folder is incomplete, save it again with nlp.to_disk"
                 )
             self._use_bundle(bundle)
@@ -404,7 +401,7 @@ class ReviewSentiment(Pipe):
             try:
                 for name, content in files.items():
                     if Path(name).name != name or name in (".", ".."):
-                        raise BundleError(f"{who(self.name)}: bad file name {name!r} in the serialised bundle")
+                        raise BundleError(f"{describe_pipe(self.name)}: bad file name {name!r} in the serialised bundle")
                     (folder / name).write_bytes(content)
                 self._use_bundle(folder)
             except BaseException:

@@ -43,6 +43,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from toolkit.core.errors import TrainingError
+from toolkit.core.options import check_int
 from toolkit.core.calibration import LOG_T_RANGE, Calibration
 
 CALIBRATION_METHODS = ("none", "temperature", "length-temperature")
@@ -201,10 +202,8 @@ def heldout_predictions(config, train, result, views: bool, progress: bool = Fal
         parts = score_heldout(result, train.subset([docs[i] for i in val_idx], "validation"), labels, views, tr.seed)
         fitted_on = f"validation split ({tr.validation_share:g} of the training split)"
     else:
-        k = tr.calibration_folds
-        if isinstance(k, bool) or not isinstance(k, int) or k < 2:
-            raise TrainingError(f"training.calibration_folds must be an integer >= 2, got {k!r} "
-                                f"(or set training.calibration = \"none\")")
+        k = check_int(tr.calibration_folds, "calibration_folds", minimum=2, subject="training.calibration_folds",
+                      hint='or set training.calibration = "none"', error=TrainingError)
         folds = stratified_folds(train.label_ids, k, tr.seed)
         parts = []
         for f in range(k):

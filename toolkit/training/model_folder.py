@@ -18,6 +18,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from toolkit.core.errors import ModelFolderError
+from toolkit.core.options import check_int
 from toolkit.core.batching import LENGTH_POLICIES, pad
 from toolkit.core.atomic import atomic_dir, write_json
 from toolkit.core.bundle import BUNDLE_JSON, VOCAB_FILE
@@ -96,9 +97,7 @@ def read_model_dir(model_dir: str | os.PathLike) -> dict[str, Any]:
             raise ModelFolderError(f"{path}: field {key!r} is missing")
     if meta["length_policy"] not in LENGTH_POLICIES:
         raise ModelFolderError(f"{path}: 'length_policy' must be 'fixed' or 'dynamic', got {meta['length_policy']!r}")
-    max_len = meta["max_len"]
-    if isinstance(max_len, bool) or not isinstance(max_len, int) or max_len < 1:
-        raise ModelFolderError(f"{path}: 'max_len' must be an integer >= 1, got {max_len!r}")
+    check_int(meta["max_len"], "max_len", minimum=1, subject=f"{path}: 'max_len'", error=ModelFolderError)
     labels = meta["labels"]
     if not isinstance(labels, list) or len(labels) < 2:
         raise ModelFolderError(f"{path}: 'labels' must list at least two labels, got {labels!r}")

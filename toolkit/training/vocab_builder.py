@@ -11,6 +11,7 @@ from collections import Counter
 from typing import Iterable, Sequence
 
 from toolkit.core.errors import VocabError
+from toolkit.core.options import check_int
 from toolkit.core.vocab import PAD, UNK, Vocab, add_ngrams, check_unknown
 
 
@@ -30,10 +31,8 @@ def build_vocab(
     encoding will form them from. The kept tokens' counts are in ``vocab.counts``.
     """
     unknown = check_unknown(unknown)
-    if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 1:
-        raise VocabError(f"min_count must be a positive integer, got {min_count!r}")
-    if max_size is not None and (isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 1):
-        raise VocabError(f"max_size must be a positive integer or None, got {max_size!r}")
+    check_int(min_count, "min_count", minimum=1, subject="min_count", error=VocabError)
+    check_int(max_size, "max_size", minimum=1, optional=True, subject="max_size", error=VocabError)
     if unknown == "drop" and ngrams > 1:
         token_streams = [list(tokens) for tokens in token_streams]
         words = Counter(tok for tokens in token_streams for tok in tokens)

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Optional
 
 from toolkit.core.errors import ConfigError
+from toolkit.core.options import check_float, check_int
 
 ENV_BUNDLE = "TOOLKIT_SERVE_BUNDLE"
 ENV_SETTINGS = "TOOLKIT_SERVE_SETTINGS"
@@ -61,15 +62,11 @@ class ServeSettings:
     access_log: bool = True  # uvicorn's one line per request (off for load tests)
 
     def __post_init__(self) -> None:
-        for name in ("port",):
-            _check_int(name, getattr(self, name), low=0, high=65535)
+        check_int(self.port, "port", minimum=0, maximum=65535, subject="port")
         for name in ("workers", "max_batch_docs", "max_queue_docs", "max_body_bytes", "max_texts", "max_chars"):
-            _check_int(name, getattr(self, name), low=1)
-        if self.threads is not None:
-            _check_int("threads", self.threads, low=1)
-        wait = self.max_wait_ms
-        if isinstance(wait, bool) or not isinstance(wait, (int, float)) or not 0 <= wait <= 1000:
-            raise ConfigError(f"max_wait_ms must be a number of milliseconds from 0 to 1000, got {wait!r}")
+            check_int(getattr(self, name), name, minimum=1, subject=name)
+        check_int(self.threads, "threads", minimum=1, optional=True, subject="threads")
+        check_float(self.max_wait_ms, "max_wait_ms", minimum=0, maximum=1000, subject="max_wait_ms (milliseconds)")
         if self.max_queue_docs < self.max_texts:
             raise ConfigError(
                 f"max_queue_docs ({self.max_queue_docs}) must be at least max_texts ({self.max_texts}), "
@@ -77,9 +74,8 @@ class ServeSettings:
             )
         if self.api_key is not None and not self.api_key:
             raise ConfigError("api_key is empty; give a non-empty key or none")
-        grace = self.timeout_graceful_shutdown
-        if grace is not None and (isinstance(grace, bool) or not isinstance(grace, (int, float)) or grace < 0):
-            raise ConfigError(f"timeout_graceful_shutdown must be seconds >= 0 or None, got {grace!r}")
+        check_float(self.timeout_graceful_shutdown, "timeout_graceful_shutdown", minimum=0, optional=True,
+                    subject="timeout_graceful_shutdown (seconds)")
 
     # -- the API key -------------------------------------------------------------
     def resolved_api_key(self) -> Optional[str]:
@@ -122,9 +118,6 @@ class ServeSettings:
             raise ConfigError(f"unknown serve setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
         return cls(**data)
 
-    def with_(self, **changes: Any) -> "ServeSettings":
-        return replace(self, **changes)
-
     def limits(self) -> dict[str, Any]:
         """The limits and batching settings, as shown by ``GET /v1/model``."""
         return {
@@ -136,12 +129,6 @@ class ServeSettings:
             "max_wait_ms": self.max_wait_ms if self.batching else 0.0,
             "max_queue_docs": self.max_queue_docs,
         }
-
-
-def _check_int(name: str, value: Any, low: int, high: Optional[int] = None) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
-        bound = f"from {low} to {high}" if high is not None else f">= {low}"
-        raise ConfigError(f"{name} must be an integer {bound}, got {value!r}")
 
 
 def read_api_key_file(path: str | os.PathLike) -> str:

@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from toolkit.core.errors import ExportError, OutputExistsError
+from toolkit.core.options import check_int
 from toolkit.core.atomic import atomic_dir, check_parent_writable, refuse_existing
 from toolkit.core.bundle import BUNDLE_JSON, CARD_FILE, MODEL_FILE, VOCAB_FILE, finalize_bundle
 from toolkit.training.export.card import bundle_meta, model_card
@@ -104,8 +105,7 @@ def export_model(
         raise ExportError(f"--out {out} is inside the model folder {model_dir}; write the bundle elsewhere")
     if quantize is not None and quantize not in QUANTIZE_CHOICES:
         raise ExportError(f"unknown --quantize {quantize!r}; choices: {', '.join(QUANTIZE_CHOICES)}")
-    if isinstance(opset, bool) or not isinstance(opset, int) or opset < MIN_OPSET:
-        raise ExportError(f"opset must be an integer >= {MIN_OPSET}, got {opset!r}")
+    check_int(opset, "opset", minimum=MIN_OPSET, subject="opset", error=ExportError)
     labels: list[str] = list(meta["labels"])
     metrics = read_json_optional(model_dir / "metrics.json")
     ids, true_labels = load_test_data(model_dir, meta["max_len"], len(labels))
