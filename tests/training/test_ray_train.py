@@ -123,7 +123,7 @@ def test_a_worker_that_dies_fails_the_run_with_its_error_quickly(local_ray, corp
     assert "\n" not in str(info.value) and "failed" in str(info.value)
     assert time.perf_counter() - t0 < 240
     assert not (tmp_path / "model").exists()  # nothing half-written
-    assert not (tmp_path / "ray").exists() and not list(tmp_path.glob(".toolkit-ray-*"))  # nor temp files
+    assert not (tmp_path / "ray").exists() and not list(tmp_path.glob(".model.toolkit-tmp-*"))  # nor temp files
 
 
 @pytest.mark.slow

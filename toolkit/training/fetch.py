@@ -20,10 +20,9 @@ from __future__ import annotations
 import logging
 import os
 import re
-import tempfile
 from pathlib import Path
 
-from toolkit.core.atomic import refuse_existing
+from toolkit.core.atomic import make_temp_dir, refuse_existing, temp_file
 from toolkit.core.errors import FetchError
 from toolkit.training.archive import _download, _remove, _say, _unpack
 
@@ -192,11 +191,13 @@ def fetch_polarity(
 
 def _fetch_into(dest: Path, parent: Path, url: str, temps: list[Path], *, progress: bool, timeout: float) -> Path:
     """Download, unpack, verify and move into place; every temporary path goes into ``temps``."""
-    fd, archive_name = tempfile.mkstemp(dir=parent, prefix=f".{dest.name}.", suffix=".tar.gz.part")
+    # Temporary work named as every output's is (.<dest>.toolkit-tmp-<pid>-<host>-XXXX): a killed fetch's is
+    # swept by the next one and by `toolkit clean`.
+    fd, archive_name = temp_file(dest, suffix=".tar.gz.part")
     os.close(fd)
     archive = Path(archive_name)
     temps.append(archive)
-    staging = Path(tempfile.mkdtemp(dir=parent, prefix=f".{dest.name}.unpack-"))
+    staging = make_temp_dir(dest)
     temps.append(staging)
     os.chmod(staging, 0o755)  # mkdtemp makes it 0700; it may become dest itself
 
@@ -222,7 +223,7 @@ def _move_into_place(root: Path, dest: Path, parent: Path, temps: list[Path]) ->
         if dest.is_dir() and not dest.is_symlink() and not any(dest.iterdir()):
             dest.rmdir()
         else:
-            holder = Path(tempfile.mkdtemp(dir=parent, prefix=f".{dest.name}.old-"))
+            holder = make_temp_dir(dest)
             temps.append(holder)
             backup = holder / dest.name
             os.rename(dest, backup)

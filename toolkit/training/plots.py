@@ -14,6 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
+from toolkit.core.atomic import temp_path
 from toolkit.core.errors import EmbeddingError
 from toolkit.training.embeddings.neighbours import pca_2d
 
@@ -96,7 +97,7 @@ def plot_vectors(
         fontsize = 9 if len(words) <= 120 else 7
         _place_labels(ax, fig, coords[:, 0], coords[:, 1], words, fontsize)
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.stem}.tmp{os.getpid()}.png")
+        tmp = temp_path(out, ".png")
         fig.savefig(tmp, format="png")
         os.replace(tmp, out)
     finally:
