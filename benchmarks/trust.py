@@ -108,12 +108,12 @@ def apply_length_temperature(probs, lengths, ab):
 
 
 def score_views(result, views: dict) -> dict:
-    from toolkit.training.train import evaluate_fit
+    from toolkit.training.evaluation import evaluate_fit
 
     out = {}
     for name, corpus in views.items():
-        m = evaluate_fit(result, corpus)
-        out[name] = (m["_probs"], np.array([len(x) for x in m["_ids"]]), m["_y_true"])
+        scored = evaluate_fit(result, corpus)
+        out[name] = (scored.probs, np.array([len(x) for x in scored.ids]), scored.y_true)
     return out
 
 
@@ -121,7 +121,8 @@ def toolkit_robustness(config, train, test, k: int, label: str, augment: int = 0
     """Fit on ``train`` (+ ``augment`` windows per review), score the test views; out-of-fold views of
     ``train``'s reviews (folds over reviews; the fitting folds get their windows) for the calibration variants."""
     from toolkit.core.calibration import apply_temperature
-    from toolkit.training.calibration import _stratified_folds, before_after, calibration_metrics, fit_temperature
+    from toolkit.training.calibrate import before_after, calibration_metrics, fit_temperature
+    from toolkit.training.corpus import stratified_folds
     from toolkit.training.loop import fit
 
     t0 = time.perf_counter()
@@ -130,8 +131,7 @@ def toolkit_robustness(config, train, test, k: int, label: str, augment: int = 0
     test_scores = score_views(result, view_corpora(test))
     log(f"[robustness] {label}: fitted in {train_seconds:.0f}s; test accuracy {calibration_metrics(*test_scores['full'][::2])['accuracy']:.3f}")
     base = train
-    labels = np.asarray(base.label_ids)
-    folds = _stratified_folds(labels, k, config.training.seed)
+    folds = stratified_folds(base.label_ids, k, config.training.seed)
     oof = {v: [None] * len(base) for v in VIEWS}
     docs = base.documents
     for f in range(k):
@@ -164,7 +164,7 @@ def toolkit_robustness(config, train, test, k: int, label: str, augment: int = 0
 
 
 def textcat_robustness(train, test, epochs: int, seed: int = 0) -> dict:
-    from toolkit.training.calibration import calibration_metrics
+    from toolkit.training.calibrate import calibration_metrics
 
     from .peers import train_textcat
 
@@ -204,7 +204,7 @@ def part_short(args, results) -> None:
     from toolkit.training.config import Config
     from toolkit.training.corpus import load_polarity, train_test_split
     from toolkit.training.loop import fit
-    from toolkit.training.train import evaluate_fit
+    from toolkit.training.evaluation import evaluate_fit
 
     from .peers import textcat_accuracy, train_textcat
 
@@ -222,7 +222,7 @@ def part_short(args, results) -> None:
     for seed in args.seeds:
         config = Config().with_overrides({**args.overrides, "training.seed": seed, "training.calibration": "none"})
         t0 = time.perf_counter()
-        m = evaluate_fit(fit(config, train, progress=False), test)
+        m = evaluate_fit(fit(config, train, progress=False), test).metrics
         rows["toolkit"].append({"seed": seed, "accuracy": m["accuracy"], "seconds": round(time.perf_counter() - t0, 1)})
         nlp, seconds = train_textcat(train.texts, [d.label for d in train], train.labels, "bow",
                                      epochs=3 if args.quick else 10, seed=seed)
@@ -246,7 +246,7 @@ def part_variants(args, results) -> None:
     from toolkit.training.config import Config
     from toolkit.training.corpus import Document, load_polarity, train_test_split
     from toolkit.training.loop import fit
-    from toolkit.training.train import evaluate_fit
+    from toolkit.training.evaluation import evaluate_fit
 
     corpus = load_polarity()
     reviews_train, reviews_test = train_test_split(corpus)
@@ -265,14 +265,14 @@ def part_variants(args, results) -> None:
             for key, (train, test) in (("short", (short_train, short_test)), ("full_cv9", (reviews_train, reviews_test))):
                 if any(r["seed"] == seed for r in row[key]):
                     continue
-                m = evaluate_fit(fit(config, train, progress=False), test)
+                m = evaluate_fit(fit(config, train, progress=False), test).metrics
                 row[key].append({"seed": seed, "accuracy": m["accuracy"]})
                 log(f"[variants] {name}, seed {seed}, {key}: {m['accuracy']:.4f}")
                 checkpoint(args, results)
 
 
 def part_explain(args, results) -> None:
-    from toolkit.serving.explain import explain_texts
+    from toolkit.serving.occlusion import explain_texts
     from toolkit.serving.runtime import Runtime
     from toolkit.serving.component_bundle import default_model_path
     from toolkit.training.corpus import load_polarity, train_test_split
@@ -304,7 +304,7 @@ def part_explain(args, results) -> None:
 def part_cv10(args, results) -> None:
     """The ten polarity folds once: out-of-fold scores of every review, its first sentence and a 20-word
     window; each fold calibrated by the record fitted on the other nine folds (no extra fits)."""
-    from toolkit.training.calibration import cross_fitted_calibration, score_heldout
+    from toolkit.training.calibrate import cross_fitted_calibration, score_heldout
     from toolkit.training.config import Config
     from toolkit.training.corpus import k_folds, load_polarity
     from toolkit.training.loop import fit

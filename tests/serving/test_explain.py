@@ -13,7 +13,7 @@ import spacy
 from typer.testing import CliRunner
 
 from toolkit.core.errors import ConfigError
-from toolkit.serving import explain as ex
+from toolkit.serving import occlusion as ex
 from toolkit.serving.runtime import Runtime
 
 from spacy_helpers import lexicon_bundle

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from toolkit.core.errors import BundleError, ConfigError
 from toolkit.core.calibration import Calibration, apply_temperature, temperature_of
-from toolkit.training.calibration import (
+from toolkit.training.calibrate import (
     calibration_metrics,
     cross_fitted_calibration,
     expected_calibration_error,

@@ -30,7 +30,7 @@ def explain_cmd(
 ) -> None:
     """Which words and word pairs moved the score, with signed weights (change in log-odds when removed)."""
     from toolkit.core.errors import ToolkitError
-    from toolkit.serving.explain import explain_texts, render_html
+    from toolkit.serving.occlusion import explain_texts, render_html
     from toolkit.serving.runtime import Runtime
 
     if top < 0:

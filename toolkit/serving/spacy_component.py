@@ -38,7 +38,7 @@ Config (``[components.review_sentiment]``):
 ``explain`` / ``explain_top``
     Also put the words and word pairs that moved the score most into
     ``doc.spans["sentiment_explanations"]`` (signed weights in
-    ``span._.sentiment_weight``; :mod:`toolkit.serving.explain`). Off by default.
+    ``span._.sentiment_weight``; :mod:`toolkit.serving.occlusion`). Off by default.
 ``sentences``
     Also score each sentence into ``doc.spans["sentiment_sentences"]`` (scores in
     ``span._.sentiment_cats``); needs sentence boundaries (:mod:`toolkit.serving.sentences`).
@@ -103,7 +103,7 @@ _INHERITED_RUNTIMES: list[Any] = []
         "threshold": 0.5,
         "batch_size": 64,
         "threads": 0,
-        "explain": False,  # doc.spans["sentiment_explanations"] (toolkit.serving.explain)
+        "explain": False,  # doc.spans["sentiment_explanations"] (toolkit.serving.occlusion)
         "explain_top": 10,
         "sentences": False,  # doc.spans["sentiment_sentences"] (toolkit.serving.sentences)
         "scorer": {"@scorers": "spacy.textcat_scorer.v2"},
@@ -306,7 +306,7 @@ class ReviewSentiment(Pipe):
 
             score_sentences(self.runtime, docs, batch_size=self.cfg["batch_size"], component=self.name)
         if self.extras["explain"]:  # doc.spans["sentiment_explanations"]
-            from toolkit.serving.explain import explain_docs
+            from toolkit.serving.occlusion import explain_docs
 
             explain_docs(self.runtime, docs, top=self.extras["explain_top"])
 

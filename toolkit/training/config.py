@@ -83,7 +83,7 @@ class TrainingConfig:
     max_len: Optional[int] = None  # None: longest training document, capped at max_len_cap
     max_len_cap: int = 4000
     seed: int = 0
-    # Probability calibration fitted after training (toolkit.training.calibration):
+    # Probability calibration fitted after training (toolkit.training.calibrate):
     # "temperature" (one scalar T, applied by the runtime as softmax(log(p) / T)),
     # "length-temperature" (T = exp(a + b log n), n = the text's model ids, fitted
     # on held-out documents and their first lines and 20-word windows) or "none".

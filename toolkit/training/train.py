@@ -18,7 +18,7 @@ from toolkit.core.errors import OutputExistsError, TrainingError
 from toolkit.core.atomic import check_parent_writable, refuse_existing
 from toolkit.core.vocab import Vocab
 from toolkit.training.config import Config
-from toolkit.training.calibration import (RELIABILITY_PNG, before_after, calibrate, cross_fitted_calibration,
+from toolkit.training.calibrate import (RELIABILITY_PNG, before_after, calibrate, cross_fitted_calibration,
                                           reliability_plot, score_heldout)
 from toolkit.training.corpus import Corpus, k_folds, load_corpus, require_labels, train_test_split
 from toolkit.training.evaluation import evaluate_fit
