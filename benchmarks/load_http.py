@@ -453,10 +453,9 @@ def run(quick: bool = False, bundle: Path = DEFAULT_BUNDLE, out: Optional[Path] 
     results["load_average_at_end"] = os.getloadavg()
     results["machine"] = machine_info()
     if out is not None:
-        out = Path(out)
-        tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-        tmp.write_text(json.dumps(results, indent=2) + "\n")
-        os.replace(tmp, out)
+        from toolkit.core.atomic import write_json
+
+        write_json(out, results)
     return results
 
 
