@@ -20,12 +20,12 @@ from __future__ import annotations
 import mmap
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from toolkit.core.atomic import temp_file
 from toolkit.core.errors import EmbeddingError
 
 GLOVE = "glove"
@@ -342,7 +342,7 @@ def file_dim(path: str | os.PathLike, binary: bool | None = None) -> tuple[str, 
 # --------------------------------------------------------------------------
 def _atomic_write(path: Path, write) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    fd, tmp = temp_file(path)  # .<name>.toolkit-tmp-<pid>-<host>-XXXX: swept by the next write and toolkit clean
     try:
         with os.fdopen(fd, "wb") as fh:
             write(fh)
