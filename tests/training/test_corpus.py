@@ -9,7 +9,8 @@ from typer.testing import CliRunner
 
 from toolkit.cli import app
 from toolkit.training.corpus import (Corpus, Document, k_folds, load_corpus, load_csv, load_folders, load_jsonl,
-                            load_polarity, require_labels, train_test_split)
+                            load_polarity, require_labels, stratified_folds, stratified_holdout,
+                            train_test_split)
 from toolkit.core.errors import CorpusEncodingError, CorpusError
 
 
@@ -52,6 +53,28 @@ def test_label_per_folder_tree_gets_stratified_seeded_split(tmp_path):
     assert [d.source for d in other] != [d.source for d in train]
     folds = k_folds(corpus, 5, seed=0)
     assert sorted(len(t) for _, t in folds) == [6] * 5
+
+
+def test_one_stratified_splitter_behind_test_split_folds_and_validation():
+    labels = [0] * 7 + [1] * 5 + [2]
+    folds = stratified_folds(labels, 3, seed=4)
+    for label in (0, 1):
+        per_fold = [sum(1 for f, y in zip(folds, labels) if f == k and y == label) for k in range(3)]
+        assert max(per_fold) - min(per_fold) <= 1
+    assert (stratified_folds(labels, 3, seed=4) == folds).all()
+    assert any((stratified_folds(labels, 3, seed=s) != folds).any() for s in range(5, 10))
+    kept, held = stratified_holdout(labels, 0.3, seed=4)
+    assert sorted(kept.tolist() + held.tolist()) == list(range(len(labels))) and list(held) == sorted(held)
+    assert [labels[i] for i in held].count(0) == 2 and [labels[i] for i in held].count(1) == 2
+    assert 12 not in held  # a label with one document keeps it
+    pairs = [0, 0, 1, 1]
+    assert len(stratified_holdout(pairs, 0.9, seed=0)[1]) == 2  # one of each label stays
+    assert len(stratified_holdout(pairs, 0.9, seed=0, keep_one_per_label=False)[1]) == 4
+    docs = [Document(f"text {i}", "ab"[y] if y < 2 else "c", f"d{i}") for i, y in enumerate(labels)]
+    corpus = Corpus(docs)
+    _, test = train_test_split(corpus, test_share=0.3, seed=4)
+    assert [d.source for d in test] == [docs[i].source for i in held]
+    assert [d.source for d in k_folds(corpus, 3, seed=4)[1][1]] == [docs[i].source for i in range(13) if folds[i] == 1]
 
 
 def test_jsonl_and_csv(tmp_path):
