@@ -38,3 +38,25 @@ def tiny_config(data, architecture="cnn", embedding="learned", epochs=2, **extra
     }
     overrides.update(extra)
     return Config().with_overrides(overrides)
+
+
+RATING_WORDS = {
+    "1": ["dreadful", "awful", "unwatchable", "painful"],
+    "2": ["dull", "clumsy", "tedious", "flat"],
+    "4": ["pleasant", "solid", "likeable", "decent"],
+    "5": ["masterful", "superb", "brilliant", "stunning"],
+}
+
+
+def rated_corpus(path, n_per_label=50, seed=0, length=(6, 12)):
+    """Four-class "star rating" reviews (labels 1, 2, 4, 5): each holds two words of its rating's list."""
+    rng = random.Random(seed)
+    lines = []
+    for label, words in RATING_WORDS.items():
+        for _ in range(n_per_label):
+            body = rng.sample(FILLER, rng.randint(*length) - 2) + rng.sample(words, 2)
+            rng.shuffle(body)
+            lines.append(json.dumps({"text": "The " + " ".join(body) + ".", "rating": label}))
+    rng.shuffle(lines)
+    path.write_text("\n".join(lines) + "\n")
+    return path

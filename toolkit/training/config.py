@@ -32,6 +32,9 @@ class DataConfig:
     test_share: float = 0.1  # for corpora without predefined folds
     test_fold: int = 9  # for corpora with folds (polarity: cv9*)
     split_seed: int = 0
+    # the labels are numbers with an order (star ratings): sorted by value, metrics add MAE and the
+    # ordinal view; None: as the corpus says (multi-domain with label_field = "rating": ordered)
+    ordered: Optional[bool] = None
 
 
 @dataclass

@@ -26,6 +26,7 @@ import numpy as np
 from toolkit.core.errors import CorpusEncodingError, CorpusError
 from toolkit.core.records import iter_records
 from toolkit.core.records import text_field as text_field_value
+from toolkit.training.metrics import order_labels
 
 POLARITY_ENV = "TOOLKIT_POLARITY_DIR"
 #: The polarity corpus's folder names -> the labels models and ``doc.cats`` use.
@@ -40,6 +41,8 @@ class Document:
     label: str
     source: str = ""  # file name, or file:line for CSV/JSONL
     fold: int | None = None
+    #: What else the corpus knows of the document (title, rating, domain, id): never used as a feature.
+    fields: dict = field(default_factory=dict, compare=False)
 
 
 @dataclass
@@ -47,10 +50,14 @@ class Corpus:
     documents: list[Document]
     name: str = ""
     labels: list[str] = field(default_factory=list)
+    #: The labels are numbers with an order (star ratings): sorted by value, and the metrics add the
+    #: ordinal view (:func:`toolkit.training.metrics.ordinal_metrics`).
+    ordered: bool = False
 
     def __post_init__(self) -> None:
         if not self.labels:
-            self.labels = sorted({d.label for d in self.documents})
+            found = {d.label for d in self.documents}
+            self.labels = order_labels(found) if self.ordered else sorted(found)
 
     def __len__(self) -> int:
         return len(self.documents)
@@ -72,7 +79,7 @@ class Corpus:
         return bool(self.documents) and all(d.fold is not None for d in self.documents)
 
     def subset(self, docs: Sequence[Document], name: str) -> "Corpus":
-        return Corpus(list(docs), name=name, labels=list(self.labels))
+        return Corpus(list(docs), name=name, labels=list(self.labels), ordered=self.ordered)
 
     def label_counts(self) -> dict[str, int]:
         return dict(Counter(d.label for d in self.documents))

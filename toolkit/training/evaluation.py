@@ -42,5 +42,5 @@ def evaluate_fit(result: FitResult, test: Corpus) -> Evaluation:
     y_true = np.array([label_index[d.label] for d in test], dtype=np.int32)
     arch = result.architecture
     probs = predict_ids(result.model, ids, result.max_len, arch.length_policy, int(getattr(arch, "min_len", 1)))
-    metrics = classification_metrics(y_true, probs.argmax(axis=1), prep.labels)
+    metrics = classification_metrics(y_true, probs.argmax(axis=1), prep.labels, ordered=prep.ordered)
     return Evaluation(metrics, ids, y_true, probs)

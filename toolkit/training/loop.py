@@ -35,6 +35,7 @@ class Prepared:
     train_tokens: list[list[str]]
     train_labels: np.ndarray
     max_len: int
+    ordered: bool = False  # the labels are ordered numbers (toolkit.training.metrics.ordinal_metrics)
 
 def set_seed(seed: int) -> None:
     import keras
@@ -245,7 +246,8 @@ def prepare(config: Config, train: Corpus, progress: bool = True) -> Prepared:
             + (", or leave more documents for training (lower --test-share, data.test_share)"
                if len(train) < 20 else "")
         )
-    return Prepared(tok, vocab, list(train.labels), train_tokens, np.asarray(train.label_ids, dtype=np.int32), 0)
+    return Prepared(tok, vocab, list(train.labels), train_tokens, np.asarray(train.label_ids, dtype=np.int32), 0,
+                    ordered=train.ordered)
 
 def embedding_matrix(config: Config, emb, vocab: Vocab, tokens: Sequence[Sequence[str]] | None):
     """The embedding provider's initial matrix for ``vocab`` (``None``: random init), shape-checked.

@@ -1,4 +1,11 @@
-"""Classification metrics of a trained model on labelled documents."""
+"""Classification metrics of a trained model on labelled documents (scikit-learn's implementations).
+
+Every model gets accuracy, macro-F1, per-label precision / recall / F1 / support and the
+confusion matrix (rows: true label, columns: predicted, both in the model's label order).
+Labels that have an order (star ratings: see :func:`label_values`) also get the ordinal view:
+the mean absolute error in label units, the share of documents off by at most one step, and how
+many are off by each number of steps.
+"""
 
 from __future__ import annotations
 
@@ -6,29 +13,94 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from toolkit.core.errors import TrainingError
 
-def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], labels: list[str]) -> dict[str, Any]:
-    y_true = np.asarray(y_true)
-    y_pred = np.asarray(y_pred)
-    n = len(labels)
-    cm = np.zeros((n, n), dtype=np.int64)
-    for t, p in zip(y_true, y_pred):
-        cm[t, p] += 1
-    per_label = {}
-    for i, label in enumerate(labels):
-        tp = cm[i, i]
-        fp = cm[:, i].sum() - tp
-        fn = cm[i, :].sum() - tp
-        precision = tp / (tp + fp) if tp + fp else 0.0
-        recall = tp / (tp + fn) if tp + fn else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        per_label[label] = {"precision": float(precision), "recall": float(recall), "f1": float(f1),
-                            "support": int(cm[i, :].sum())}
-    return {
-        "accuracy": float((y_true == y_pred).mean()) if len(y_true) else 0.0,
-        "macro_f1": float(np.mean([v["f1"] for v in per_label.values()])),
+
+def label_values(labels: Sequence[str]) -> list[float]:
+    """The numbers ordered labels stand for ("1", "2", "4", "5" -> 1.0, 2.0, 4.0, 5.0), in label order.
+
+    Raises:
+        TrainingError: a label is not a number, or the labels are not in increasing order.
+    """
+    values = []
+    for label in labels:
+        try:
+            value = float(label)
+        except ValueError:
+            raise TrainingError(f"ordered labels must be numbers (star ratings such as 1 ... 5); "
+                                f"label {label!r} is not") from None
+        if not np.isfinite(value):
+            raise TrainingError(f"ordered labels must be finite numbers; label {label!r} is not")
+        values.append(value)
+    if any(b <= a for a, b in zip(values, values[1:])):
+        raise TrainingError(f"ordered labels must be in increasing order, got {list(labels)}")
+    return values
+
+
+def order_labels(labels: Sequence[str]) -> list[str]:
+    """Numeric labels sorted by value ("10" after "9"); the labels of an ordered corpus."""
+    return sorted(labels, key=lambda label: label_values([label])[0])
+
+
+def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], labels: list[str],
+                           ordered: bool = False) -> dict[str, Any]:
+    """Metrics of label indices ``y_pred`` against ``y_true`` (indices into ``labels``).
+
+    ``ordered``: the labels are numbers in increasing order; adds ``ordinal`` (see the module).
+    """
+    from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+
+    y_true = np.asarray(y_true, dtype=np.int64)
+    y_pred = np.asarray(y_pred, dtype=np.int64)
+    index = list(range(len(labels)))
+    cm = confusion_matrix(y_true, y_pred, labels=index) if len(y_true) else np.zeros((len(labels),) * 2, np.int64)
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y_true, y_pred, labels=index, zero_division=0) if len(y_true) else (np.zeros(len(labels)),) * 4
+    per_label = {
+        label: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
+                "support": int(support[i])}
+        for i, label in enumerate(labels)
+    }
+    out: dict[str, Any] = {
+        "accuracy": float(accuracy_score(y_true, y_pred)) if len(y_true) else 0.0,
+        "macro_f1": float(np.mean(f1)) if len(labels) else 0.0,
         "per_label": per_label,
         "confusion_matrix": cm.tolist(),
         "labels": list(labels),
         "n_test": int(len(y_true)),
     }
+    if ordered:
+        out["ordinal"] = ordinal_metrics(y_true, y_pred, labels)
+    return out
+
+
+def ordinal_metrics(y_true: Sequence[int], y_pred: Sequence[int], labels: Sequence[str]) -> dict[str, Any]:
+    """The ordinal view of predictions over ordered numeric labels.
+
+    ``mae``: mean absolute error in label units (predicting 4 stars for a 1-star review costs 3);
+    ``mae_steps``: the same in steps of the label scale (1 -> 4 is two steps among 1, 2, 4, 5);
+    ``within_one_step``: share of documents predicted at most one step away; ``off_by_steps``:
+    documents per distance in steps (0 = correct).
+    """
+    from sklearn.metrics import mean_absolute_error
+
+    values = np.asarray(label_values(labels))
+    y_true = np.asarray(y_true, dtype=np.int64)
+    y_pred = np.asarray(y_pred, dtype=np.int64)
+    if not len(y_true):
+        return {"mae": 0.0, "mae_steps": 0.0, "within_one_step": 0.0, "off_by_steps": {}}
+    steps = np.abs(y_true - y_pred)
+    return {
+        "mae": float(mean_absolute_error(values[y_true], values[y_pred])),
+        "mae_steps": float(steps.mean()),
+        "within_one_step": float((steps <= 1).mean()),
+        "off_by_steps": {str(d): int((steps == d).sum()) for d in range(len(labels))},
+    }
+
+
+def check_ordered(labels: Sequence[str], where: str) -> None:
+    """Refuse ``ordered`` labels that are not increasing numbers, naming ``where`` the setting came from."""
+    try:
+        label_values(labels)
+    except TrainingError as exc:
+        raise TrainingError(f"{where}: {exc.message}") from None

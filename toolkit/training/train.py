@@ -24,7 +24,7 @@ from toolkit.training.corpus import Corpus, k_folds, load_corpus, require_labels
 from toolkit.training.evaluation import evaluate_fit
 from toolkit.training.keras_io import load_keras_model
 from toolkit.training.loop import FitResult, fit, predict_ids
-from toolkit.training.metrics import classification_metrics
+from toolkit.training.metrics import check_ordered, classification_metrics
 from toolkit.training.model_folder import MODEL_FORMAT, MODEL_FORMAT_VERSION, read_model_dir, write_model_folder
 from toolkit.training.plots import plot_history
 from toolkit.training.prepare import tokenize_texts
@@ -35,6 +35,11 @@ def load_training_corpus(config: Config, corpus: Corpus | None = None) -> Corpus
         d = config.data
         corpus = load_corpus(d.path, text_field=d.text_field, label_field=d.label_field, encoding=d.encoding)
     require_labels(corpus)
+    ordered = config.data.ordered
+    if ordered is not None and ordered != corpus.ordered:  # the config decides: labels re-ordered to match
+        if ordered:
+            check_ordered(corpus.labels, f"{corpus.name}: data.ordered = true")
+        corpus = Corpus(corpus.documents, name=corpus.name, ordered=ordered)
     return corpus
 
 def split_corpus(config: Config, corpus: Corpus) -> tuple[Corpus, Corpus]:
@@ -56,6 +61,7 @@ def model_meta(config: Config, result: FitResult) -> dict[str, Any]:
         "format": MODEL_FORMAT,
         "format_version": MODEL_FORMAT_VERSION,
         "labels": prep.labels,
+        "labels_ordered": prep.ordered,
         "tokenizer": {"name": config.tokenizer.name, "config": prep.tokenizer.config,
                       **_provenance("tokenizer", config.tokenizer.name)},
         "vocab": {"size": len(prep.vocab), "min_count": config.vocab.min_count, "max_size": config.vocab.max_size,
@@ -181,7 +187,7 @@ def evaluate_model(model_dir: str | os.PathLike, data: str | os.PathLike | None 
     ids = vocab.encode_many(tokenize_texts(part.texts, tok, progress=True))
     probs = predict_ids(model, ids, meta["max_len"], meta["length_policy"], meta.get("min_len", 1))
     y_part = [index[d.label] for d in part]
-    metrics = classification_metrics(y_part, probs.argmax(axis=1), labels)
+    metrics = classification_metrics(y_part, probs.argmax(axis=1), labels, ordered=bool(meta.get("labels_ordered")))
     record = meta.get("calibration")
     metrics["calibration"] = {**(record or {"method": "none"}),
                               split: before_after(probs, y_part, record, [min(len(x), meta["max_len"]) for x in ids])}
@@ -198,6 +204,8 @@ def fit_fold(config: Config, train: Corpus, test: Corpus, fold: int, progress: b
     m = evaluate_fit(result, test).metrics
     row = {"fold": fold, "accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "n_test": m["n_test"],
            "train_seconds": round(result.train_seconds, 2), "best_epoch": result.best_epoch + 1}
+    if "ordinal" in m:
+        row["mae"] = m["ordinal"]["mae"]
     return row, result
 
 
