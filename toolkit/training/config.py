@@ -109,6 +109,11 @@ class TrainingConfig:
     # reviews (median ~ 700 words) nothing changes, and holding out 10% there
     # would cost 0.7 points on cv9. 0 turns the rule off.
     short_text_words: int = 200
+    # the linear path beside the network (toolkit.training.ensemble): "nb-lr" (NB-scaled binary n-gram
+    # logistic regression, C by inner CV) or "none"; its weight in the mixed logits, None: chosen on the
+    # validation documents when there are some, else 0.5
+    linear: str = "nb-lr"
+    linear_weight: Optional[float] = None
 
 
 @dataclass
@@ -288,6 +293,9 @@ RULES: dict[str, dict[str, tuple[Any, str]]] = {
                         "one of none, temperature, length-temperature"),
         "calibration_folds": (_int_at_least(2), "an integer >= 2 (out-of-fold calibration needs two folds)"),
         "short_text_words": (_int_at_least(0), "an integer >= 0 (0: off)"),
+        "linear": (_one_of("nb-lr", "none"), "one of nb-lr, none"),
+        "linear_weight": (lambda v: v is None or 0.0 <= v <= 1.0, "a number from 0 to 1, or null (chosen on "
+                                                                  "validation documents)"),
     },
 }
 

@@ -281,6 +281,7 @@ class FitResult:
     best_epoch: int
     train_seconds: float
     max_len: int
+    linear: dict | None = None  # the linear path's record (toolkit.training.ensemble), None without one
 
 def fit(config: Config, train: Corpus, progress: bool = True,
         on_epoch: Callable[[int, dict], None] | None = None) -> FitResult:
@@ -324,4 +325,8 @@ def fit(config: Config, train: Corpus, progress: bool = True,
     hist = model.fit(_keras_dataset(train_seq), validation_data=val_data, epochs=tr.epochs,
                      callbacks=[keep], verbose=2 if progress else 0)
     history = {k: [float(x) for x in v] for k, v in hist.history.items()}
-    return FitResult(model, arch, emb, prep, history, keep.best_epoch, time.perf_counter() - t0, max_len)
+    from toolkit.training.ensemble import add_linear_path
+
+    model, linear = add_linear_path(config, model, prep, ids, train_idx, [ids[i] for i in val_idx],
+                                    prep.train_labels[val_idx], max_len, policy, min_len)
+    return FitResult(model, arch, emb, prep, history, keep.best_epoch, time.perf_counter() - t0, max_len, linear)

@@ -73,6 +73,7 @@ def model_meta(config: Config, result: FitResult) -> dict[str, Any]:
                          **_provenance("architecture", config.architecture.name)},
         "embedding": emb_info,
         "toolkit_version": __version__,
+        **({"linear_path": result.linear} if result.linear else {}),
     }
 
 def check_output_folder(out_dir: Path, overwrite: bool) -> None:

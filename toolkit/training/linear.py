@@ -1,0 +1,100 @@
+"""The linear path: naive-Bayes-scaled binary n-gram logistic regression over the model's vocabulary ids.
+
+NBSVM's features (Wang & Manning 2012): each distinct vocabulary id of a document (unigrams and the
+vocabulary's n-grams) counts once, scaled by its naive-Bayes weight
+(:func:`toolkit.training.loop.nb_token_weights`); scikit-learn's ``LogisticRegression`` fits them,
+with the regularisation ``C`` chosen by an inner stratified cross-validation on the training
+documents only (``LogisticRegressionCV``, log-loss). The NB scale is folded into the weights, so
+the fitted model is a table ``weights`` [vocab_size, n_labels] and a ``bias`` [n_labels]: a
+document's logits are the sum of the rows of its distinct ids plus the bias, which the Keras/ONNX
+graph computes exactly (:mod:`toolkit.training.ensemble`).
+
+scikit-learn and scipy are imported inside the functions (the ``train`` extra).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from toolkit.core.errors import TrainingError
+
+#: The inverse regularisation strengths tried by the inner cross-validation.
+C_GRID = (0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
+#: Inner folds for choosing C (fewer when a label has fewer documents).
+INNER_FOLDS = 5
+
+
+@dataclass(frozen=True)
+class LinearModel:
+    """A fitted linear path: logits = sum of ``weights`` rows of the distinct ids + ``bias``."""
+
+    weights: np.ndarray  # float32 [vocab_size, n_labels], NB scale folded in; row 0 (padding) is 0
+    bias: np.ndarray  # float32 [n_labels]
+    C: float
+    inner_folds: int
+
+    def logits(self, ids: Sequence[Sequence[int]], max_len: int | None = None) -> np.ndarray:
+        """float64 [n, n_labels] logits of encoded documents (each cut to ``max_len`` ids first, as the
+        model sees them)."""
+        x = bag_matrix(ids, self.weights.shape[0], max_len)
+        return np.asarray(x @ self.weights.astype(np.float64)) + self.bias.astype(np.float64)
+
+    def record(self) -> dict:
+        return {"method": "nb-logistic-regression", "C": self.C, "inner_folds": self.inner_folds,
+                "C_grid": list(C_GRID)}
+
+
+def bag_matrix(ids: Sequence[Sequence[int]], vocab_size: int, max_len: int | None = None):
+    """scipy CSR [n, vocab_size]: 1 where the document holds the id (padding id 0 left out)."""
+    from scipy import sparse
+
+    rows, cols = [], []
+    for i, doc in enumerate(ids):
+        distinct = np.unique(np.asarray(doc[:max_len] if max_len else doc, dtype=np.int64))
+        distinct = distinct[distinct > 0]
+        rows.append(np.full(len(distinct), i, dtype=np.int64))
+        cols.append(distinct)
+    row = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+    col = np.concatenate(cols) if cols else np.zeros(0, np.int64)
+    return sparse.csr_matrix((np.ones(len(col)), (row, col)), shape=(len(ids), vocab_size))
+
+
+def fit_linear(ids: Sequence[Sequence[int]], labels: Sequence[int], vocab_size: int, n_labels: int,
+               nb_weights: np.ndarray, max_len: int | None = None, seed: int = 0) -> LinearModel:
+    """Fit the linear path on encoded training documents (``labels``: indices into the model's labels)."""
+    from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
+    from sklearn.model_selection import StratifiedKFold
+
+    y = np.asarray(labels, dtype=np.int64)
+    if len(y) != len(ids):
+        raise TrainingError(f"fit_linear: {len(ids)} documents but {len(y)} labels")
+    present = np.unique(y)
+    if len(present) < 2:
+        raise TrainingError("the linear path needs training documents of at least two labels")
+    scale = np.asarray(nb_weights, dtype=np.float64)
+    x = bag_matrix(ids, vocab_size, max_len).multiply(scale[None, :]).tocsr()
+    folds = int(min(INNER_FOLDS, np.bincount(y)[present].min()))
+    if folds >= 2:
+        inner = StratifiedKFold(folds, shuffle=True, random_state=seed)
+        search = LogisticRegressionCV(Cs=list(C_GRID), cv=inner, scoring="neg_log_loss", max_iter=5000,
+                                      random_state=seed).fit(x, y)
+        C = float(np.atleast_1d(search.C_)[0])
+    else:  # too few documents of some label to cross-validate: scikit-learn's default strength
+        C = 1.0
+    clf = LogisticRegression(C=C, max_iter=5000, random_state=seed).fit(x, y)
+    coef = np.asarray(clf.coef_, dtype=np.float64)
+    intercept = np.asarray(clf.intercept_, dtype=np.float64)
+    if coef.shape[0] == 1:  # binary: scikit-learn keeps one row, the logit of its second class
+        coef = np.vstack([np.zeros_like(coef[0]), coef[0]])
+        intercept = np.array([0.0, intercept[0]])
+    full = np.zeros((n_labels, vocab_size))
+    bias = np.zeros(n_labels)
+    full[present] = coef
+    bias[present] = intercept
+    bias[np.setdiff1d(np.arange(n_labels), present)] = -30.0  # a label never seen: never predicted
+    weights = (full * scale[None, :]).T  # the NB scale folded in: [vocab_size, n_labels]
+    weights[0] = 0.0
+    return LinearModel(weights.astype(np.float32), bias.astype(np.float32), C, folds if folds >= 2 else 0)
