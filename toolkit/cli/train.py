@@ -14,7 +14,12 @@ from toolkit.cli.common import cli_errors, parse_options
 from toolkit.cli.quiet import import_tensorflow
 from toolkit.core.errors import ConfigError
 
-DataOpt = typer.Option(None, "--data", help="Corpus: folder tree, .jsonl or .csv (default: the polarity corpus).")
+DataOpt = typer.Option(None, "--data", help="Corpus: folder tree, .jsonl, .csv, .parquet or .spacy (default: the "
+                       "polarity corpus). A split or fold field in its records decides the test set.")
+TestDataOpt = typer.Option(None, "--test-data", help="Test set (any corpus format): used whole, and nothing is cut "
+                           "out of --data.")
+DevDataOpt = typer.Option(None, "--dev-data", help="Dev set (any corpus format): picks the best epoch, stops early "
+                          "and is what the calibration is fitted on.")
 
 
 def register(app: typer.Typer) -> None:
@@ -25,7 +30,8 @@ def register(app: typer.Typer) -> None:
 
 #: Config fields set by their own ``toolkit train`` options (named in error messages).
 OPTION_NAMES = {
-    "data.path": "--data", "data.text_field": "--text-field", "data.label_field": "--label-field",
+    "data.path": "--data", "data.test_path": "--test-data", "data.dev_path": "--dev-data",
+    "data.text_field": "--text-field", "data.label_field": "--label-field",
     "data.encoding": "--encoding", "data.test_share": "--test-share", "tokenizer.name": "--tokenizer",
     "embedding.name": "--embedding", "architecture.name": "--architecture", "training.epochs": "--epochs",
     "training.batch_size": "--batch-size", "training.learning_rate": "--learning-rate", "training.seed": "--seed",
@@ -58,6 +64,8 @@ def train_cmd(
     out: Path = typer.Option(Path("runs/model"), "--out", "-o", help="Output folder (refused if it exists)."),
     config_file: Optional[Path] = typer.Option(None, "--config", "-c", help="Training config (TOML or JSON)."),
     data: Optional[Path] = DataOpt,
+    test_data: Optional[Path] = TestDataOpt,
+    dev_data: Optional[Path] = DevDataOpt,
     text_field: Optional[str] = typer.Option(None, "--text-field", help="Text column/field of CSV or JSONL."),
     label_field: Optional[str] = typer.Option(None, "--label-field", help="Label column/field of CSV or JSONL."),
     encoding: Optional[str] = typer.Option(None, "--encoding", help="Text encoding of the corpus."),
@@ -93,7 +101,8 @@ def train_cmd(
 
     overrides: dict[str, Any] = {}
     simple = {
-        "data.path": str(data) if data else None, "data.text_field": text_field, "data.label_field": label_field,
+        "data.path": str(data) if data else None, "data.test_path": str(test_data) if test_data else None,
+        "data.dev_path": str(dev_data) if dev_data else None, "data.text_field": text_field, "data.label_field": label_field,
         "data.encoding": encoding, "data.test_share": test_share, "tokenizer.name": tokenizer,
         "embedding.name": embedding, "architecture.name": architecture, "training.epochs": epochs,
         "training.batch_size": batch_size, "training.learning_rate": learning_rate, "training.seed": seed,
@@ -113,6 +122,10 @@ def train_cmd(
     if engine not in ("local", "ray"):
         raise ConfigError(f"--engine must be 'local' or 'ray', got {engine!r}")
     config = build_config(config_file, overrides, preset=preset)
+    if cv:
+        from toolkit.training.splits import check_cross_validation
+
+        check_cross_validation(config)  # before TensorFlow is imported
     command = "toolkit " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("toolkit") else None
 
     from toolkit.core.atomic import private_tempdir
@@ -132,7 +145,7 @@ def train_cmd(
 
             metrics = train_distributed(config, out, workers=workers, address=address, overwrite=overwrite,
                                         progress=not quiet, max_failures=max_failures, timeout=timeout,
-                                        command=command)
+                                        test_data=config.data.test_path, command=command)
         else:
             from toolkit.training.train import train_model
 
@@ -182,6 +195,11 @@ def format_metrics(metrics: dict) -> str:
     for label, row in zip(labels, metrics["confusion_matrix"]):
         lines.append(f"    {label}: {row}")
     lines += _calibration_lines(metrics.get("calibration"), metrics.get("split", "test"))
+    if isinstance(metrics.get("data"), dict):
+        from toolkit.training.splits import describe_part
+
+        lines.append("data:")
+        lines += [f"  {part}: {describe_part(record)}" for part, record in metrics["data"].items()]
     if "train_seconds" in metrics:
         lines.append(f"train time: {metrics['train_seconds']:.1f}s; best epoch {metrics['best_epoch']} "
                      f"of {metrics['epochs_run']}")
@@ -211,15 +229,18 @@ def _calibration_lines(cal: Any, split: str) -> list[str]:
 @cli_errors
 def evaluate_cmd(
     model_dir: Path = typer.Argument(..., help="A model folder written by `toolkit train`."),
-    data: Optional[Path] = typer.Option(None, "--data", help="Corpus (default: the one the model was trained on)."),
-    split: str = typer.Option("test", "--split", help="test, train or all."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Corpus, as `toolkit train --data` takes it (default: "
+                                        "the one the model was trained on, with its test and dev files)."),
+    test_data: Optional[Path] = typer.Option(None, "--test-data", help="Test set (any corpus format)."),
+    dev_data: Optional[Path] = typer.Option(None, "--dev-data", help="Dev set (any corpus format; --split dev)."),
+    split: str = typer.Option("test", "--split", help="test, dev, train or all (of --data)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Evaluate a trained model on a corpus split."""
+    """Evaluate a trained model on a part of its data, chosen as `toolkit train` chose it."""
+    if split not in ("test", "dev", "train", "all"):
+        raise ConfigError(f"--split must be test, dev, train or all, got {split!r}")
     import_tensorflow()
-    if split not in ("test", "train", "all"):
-        raise ConfigError(f"--split must be test, train or all, got {split!r}")
     from toolkit.training.train import evaluate_model
 
-    metrics = evaluate_model(model_dir, data=data, split=split)
+    metrics = evaluate_model(model_dir, data=data, split=split, test_data=test_data, dev_data=dev_data)
     typer.echo(json.dumps(metrics, indent=2) if as_json else format_metrics(metrics))

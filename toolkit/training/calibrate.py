@@ -4,6 +4,8 @@ After :func:`toolkit.training.loop.fit` has trained the model, :func:`calibrate`
 fits a temperature ``T`` (``training.calibration = "temperature"``, the default)
 on predictions for documents the model did not train on:
 
+* a dev set (``--dev-data``, or the documents a split field marks ``dev``;
+  :mod:`toolkit.training.splits`): the final model's predictions on it, no extra fit;
 * ``training.validation_share > 0``: the validation split the loop held out;
 * otherwise (the default config trains on the whole training split):
   out-of-fold predictions. The training split is cut into
@@ -188,16 +190,20 @@ def score_heldout(result, corpus, labels: list[str], views: bool, seed: int) -> 
     return out
 
 
-def heldout_predictions(config, train, result, views: bool, progress: bool = False):
-    """Held-out ``(probs, lengths, y)`` and a description: the validation split of ``result`` when
-    ``training.validation_share > 0``, else out-of-fold predictions of ``calibration_folds`` extra fits."""
+def heldout_predictions(config, train, result, views: bool, progress: bool = False, dev=None):
+    """Held-out ``(probs, lengths, y)`` and a description: the predictions of ``result`` on ``dev``
+    when given, else on its validation split when ``training.validation_share > 0``, else out-of-fold
+    predictions of ``calibration_folds`` extra fits."""
     from toolkit.training.corpus import stratified_folds, stratified_holdout
     from toolkit.training.loop import fit
 
     tr = config.training
     labels = list(train.labels)
     docs = train.documents
-    if tr.validation_share > 0:
+    if dev is not None:
+        parts = score_heldout(result, dev, labels, views, tr.seed)
+        fitted_on = f"the dev set ({len(dev)} documents of {dev.name})"
+    elif tr.validation_share > 0:
         _, val_idx = stratified_holdout(train.label_ids, tr.validation_share, tr.seed)
         parts = score_heldout(result, train.subset([docs[i] for i in val_idx], "validation"), labels, views, tr.seed)
         fitted_on = f"validation split ({tr.validation_share:g} of the training split)"
@@ -221,8 +227,10 @@ def heldout_predictions(config, train, result, views: bool, progress: bool = Fal
     return probs, lengths, y, fitted_on
 
 
-def calibrate(config, train, result, progress: bool = False) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    """Fit the calibration of ``config.training.calibration`` for the trained ``result``.
+def calibrate(config, train, result, progress: bool = False,
+              dev=None) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """Fit the calibration of ``config.training.calibration`` for the trained ``result`` (on ``dev``,
+    the user's dev set, when given: see :func:`heldout_predictions`).
 
     Returns ``(record, heldout)``: the record for ``model.json`` / ``bundle.json``
     (``None`` for ``"none"``) and the held-out metrics before and after.
@@ -233,7 +241,7 @@ def calibrate(config, train, result, progress: bool = False) -> tuple[dict[str, 
     if method == "none":
         return None, None
     probs, lengths, y, fitted_on = heldout_predictions(config, train, result, views=method == "length-temperature",
-                                                       progress=progress)
+                                                       progress=progress, dev=dev)
     if len(y) == 0:
         raise TrainingError("calibration: no held-out documents; raise training.validation_share or use "
                             "training.calibration = \"none\"")

@@ -26,6 +26,13 @@ from toolkit.core.errors import ConfigError
 @dataclass
 class DataConfig:
     path: Optional[str] = None  # None: the polarity corpus in its default place
+    # The user's own test and dev sets (any corpus format, the same text/label fields; see
+    # toolkit.training.splits): with test_path nothing is cut out of `path`, all of it trains; dev_path
+    # is the held-out set for the best epoch / early stopping and for calibration.
+    test_path: Optional[str] = None
+    dev_path: Optional[str] = None
+    split_field: str = "split"  # a record field holding train / dev (validation, valid) / test
+    fold_field: str = "fold"  # a record field holding the document's fold (an integer; test_fold tests)
     text_field: str = "text"
     label_field: str = "label"
     encoding: str = "utf-8"
@@ -263,6 +270,8 @@ RULES: dict[str, dict[str, tuple[Any, str]]] = {
     "data": {
         "text_field": (_name, "a non-empty field name"),
         "label_field": (_name, "a non-empty field name"),
+        "split_field": (_name, "a non-empty field name"),
+        "fold_field": (_name, "a non-empty field name"),
         "encoding": (check_encoding, "a text encoding Python knows (e.g. utf-8, latin-1)"),
         "test_share": (lambda v: 0.0 < v < 1.0, "a number > 0 and < 1"),
         "test_fold": (_int_at_least(0), "an integer >= 0"),

@@ -1,9 +1,13 @@
-"""Labelled corpora: polarity folds, label-per-folder trees, CSV and JSONL files.
+"""Labelled corpora: polarity folds, label-per-folder trees, CSV, JSONL and Parquet files, spaCy ``.spacy`` files.
 
 Every loader returns a :class:`Corpus`: a list of :class:`Document` (text, label,
-source, fold). Polarity-style trees (``pos/``, ``neg/``, files ``cvNNN_*.txt``)
+source, fold, split). Polarity-style trees (``pos/``, ``neg/``, files ``cvNNN_*.txt``)
 carry their folds (``cv000``-``cv099`` = fold 0, ...); their standard split tests
-on fold 9 (``cv9*``). Corpora without folds get a seeded, stratified split.
+on fold 9 (``cv9*``). Records (JSONL, CSV/TSV, Parquet) may carry their split in a
+``split`` field (train / dev / test; validation and valid mean dev) or their fold in
+a ``fold`` field (an integer >= 0); which documents train, validate and test is
+decided by :mod:`toolkit.training.splits`. Corpora without either get a seeded,
+stratified split.
 
 Where the polarity corpus lives: the ``--data`` option, else the environment
 variable ``TOOLKIT_POLARITY_DIR``, else ``../shared/data/review_polarity`` next
@@ -19,14 +23,17 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
 from toolkit.core.errors import CorpusEncodingError, CorpusError
+from toolkit.core.options import check_int
 from toolkit.core.records import iter_records
 from toolkit.core.records import text_field as text_field_value
+from toolkit.training.docbin import read_docbin
 from toolkit.training.metrics import order_labels
+from toolkit.training.streaming import parquet_records
 
 POLARITY_ENV = "TOOLKIT_POLARITY_DIR"
 #: The polarity corpus's folder names -> the labels models and ``doc.cats`` use.
@@ -43,6 +50,8 @@ class Document:
     fold: int | None = None
     #: What else the corpus knows of the document (title, rating, domain, id): never used as a feature.
     fields: dict = field(default_factory=dict, compare=False)
+    #: The split the corpus puts the document in ("train", "dev" or "test"; :data:`SPLIT_VALUES`), or None.
+    split: str | None = None
 
 
 @dataclass
@@ -172,40 +181,106 @@ def load_polarity(path: str | os.PathLike | None = None, encoding: str = "utf-8"
 
 
 _FIELD_HINT = "--text-field / --label-field"
+#: The values a split field may hold (compared lower-cased, spaces stripped) -> the split they name.
+SPLIT_VALUES = {"train": "train", "dev": "dev", "validation": "dev", "valid": "dev", "test": "test"}
 
 
-def _load_records(path: Path, text_field: str, label_field: str, encoding: str, allowed: tuple[str, ...]) -> Corpus:
-    """A corpus from a JSONL or CSV/TSV file (streamed by :func:`toolkit.core.records.iter_records`)."""
+def split_value(value: object, where: str, field_name: str) -> str:
+    """``"train"``, ``"dev"`` or ``"test"`` for a split field's value; anything else is an error naming
+    ``where`` (the file and line), the field and the value."""
+    split = SPLIT_VALUES.get(value.strip().lower()) if isinstance(value, str) else None
+    if split is None:
+        raise CorpusError(f"{where}: unknown split {value!r} in field {field_name!r}; use train, dev (or "
+                          f"validation, valid) or test (data.split_field names the field)")
+    return split
+
+
+def fold_value(value: object, where: str, field_name: str) -> int:
+    """A fold field's value as an integer >= 0 (CSV cells: digits); anything else is an error naming
+    ``where``, the field and the value."""
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    return check_int(value, field_name, minimum=0, subject=f"{where}: field {field_name!r}",
+                     hint="data.fold_field names the field", error=CorpusError)
+
+
+def _records_corpus(path: Path, records: Iterable[tuple[int, dict]], text_field: str, label_field: str,
+                    split_field: str, fold_field: str, unit: str = "line") -> Corpus:
+    """A corpus of ``(number, record)`` pairs read from ``path`` (``unit``: what the number counts).
+
+    A split or fold field decides the document's split when the file's first record has it; then every
+    record must have it (a record without it is an error naming its line)."""
     docs = []
-    for lineno, record in iter_records(path, (text_field, label_field), encoding=encoding, error=CorpusError,
-                                       encoding_error=CorpusEncodingError, field_hint=_FIELD_HINT, allowed=allowed):
-        text = text_field_value(record, text_field, path, lineno, error=CorpusError, none_as_empty=True)
+    has_field: dict[str, bool] = {}
+    for number, record in records:
+        where = f"{path}, {unit} {number}"
+        text = text_field_value(record, text_field, path, number, error=CorpusError, none_as_empty=True)
         label = record[label_field]
         if label is None or (isinstance(label, str) and not label.strip()):
-            raise CorpusError(f"{path}, line {lineno}: empty label in field {label_field!r}")
-        docs.append(Document(text, str(label).strip(), source=f"{path.name}:{lineno}"))
+            raise CorpusError(f"{where}: empty label in field {label_field!r}")
+        extra = {}
+        for name, read in ((split_field, split_value), (fold_field, fold_value)):
+            present = has_field.setdefault(name, name in record)
+            if present != (name in record):
+                raise CorpusError(f"{where}: {'no' if present else 'a'} field {name!r}, unlike the first record; "
+                                  f"give every record a {name!r} field or none")
+            if present:
+                extra[name] = read(record[name], where, name)
+        source = f"{path.name}:{number}" if unit == "line" else f"{path.name}:{unit} {number}"
+        docs.append(Document(text, str(label).strip(), source=source, fold=extra.get(fold_field),
+                             split=extra.get(split_field)))
     if not docs:
         raise CorpusError(f"{path} holds no documents")
     return Corpus(docs, name=str(path))
 
 
+def _load_records(path: Path, text_field: str, label_field: str, encoding: str, allowed: tuple[str, ...],
+                  split_field: str = "split", fold_field: str = "fold") -> Corpus:
+    """A corpus from a JSONL or CSV/TSV file (streamed by :func:`toolkit.core.records.iter_records`)."""
+    records = iter_records(path, (text_field, label_field), encoding=encoding, error=CorpusError,
+                           encoding_error=CorpusEncodingError, field_hint=_FIELD_HINT, allowed=allowed)
+    return _records_corpus(path, records, text_field, label_field, split_field, fold_field)
+
+
 def load_jsonl(path: str | os.PathLike, text_field: str = "text", label_field: str = "label",
-               encoding: str = "utf-8") -> Corpus:
+               encoding: str = "utf-8", *, split_field: str = "split", fold_field: str = "fold") -> Corpus:
     """One JSON object per line with a text and a label field; blank lines skipped."""
-    return _load_records(Path(path), text_field, label_field, encoding, ("jsonl",))
+    return _load_records(Path(path), text_field, label_field, encoding, ("jsonl",), split_field, fold_field)
 
 
 def load_csv(path: str | os.PathLike, text_field: str = "text", label_field: str = "label",
-             encoding: str = "utf-8") -> Corpus:
+             encoding: str = "utf-8", *, split_field: str = "split", fold_field: str = "fold") -> Corpus:
     """A CSV (or TSV, by the ``.tsv`` suffix) file with a header row."""
-    return _load_records(Path(path), text_field, label_field, encoding, ("csv", "tsv"))
+    return _load_records(Path(path), text_field, label_field, encoding, ("csv", "tsv"), split_field, fold_field)
+
+
+def load_parquet(path: str | os.PathLike, text_field: str = "text", label_field: str = "label", *,
+                 split_field: str = "split", fold_field: str = "fold") -> Corpus:
+    """A Parquet file (``.parquet``/``.pq``), read a record batch at a time by the streaming reader
+    (:func:`toolkit.training.streaming.parquet_records`); its rows are counted from 1 in messages."""
+    path = Path(path)
+    records = parquet_records(path, text_field, label_field, optional=(split_field, fold_field))
+    return _records_corpus(path, records, text_field, label_field, split_field, fold_field, unit="row")
+
+
+def load_spacy(path: str | os.PathLike) -> Corpus:
+    """A spaCy ``.spacy`` (DocBin) file: text = ``doc.text``, labels from ``doc.cats``
+    (:func:`toolkit.training.docbin.read_docbin`: exclusive cats give one label per document, others
+    a sorted tuple of the labels scored >= 0.5, with every category named as the corpus's labels)."""
+    path = Path(path)
+    data = read_docbin(path)
+    docs = [Document(text, label, source=f"{path.name}:doc {i}") for i, (text, label) in
+            enumerate(zip(data.texts, data.labels))]
+    return Corpus(docs, name=str(path), labels=[] if data.exclusive else list(data.categories))
 
 
 def load_corpus(path: str | os.PathLike | None = None, *, text_field: str = "text", label_field: str = "label",
-                encoding: str = "utf-8") -> Corpus:
-    """Load any supported corpus: a folder tree, ``.jsonl``/``.json``, ``.csv``/``.tsv``.
+                encoding: str = "utf-8", split_field: str = "split", fold_field: str = "fold") -> Corpus:
+    """Load any supported corpus: a folder tree, ``.jsonl``/``.json``, ``.csv``/``.tsv``,
+    ``.parquet``/``.pq``, ``.spacy``.
 
-    ``None`` means the polarity corpus in its default place.
+    ``None`` means the polarity corpus in its default place. ``split_field`` / ``fold_field``: the
+    record fields that put a document in a split or a fold (read when the records have them).
     """
     if path is None:
         return load_polarity(None, encoding=encoding)
@@ -215,11 +290,16 @@ def load_corpus(path: str | os.PathLike | None = None, *, text_field: str = "tex
     if not p.exists():
         raise CorpusError(f"corpus {p} does not exist")
     suffix = p.suffix.lower()
+    fields = {"split_field": split_field, "fold_field": fold_field}
     if suffix in (".jsonl", ".ndjson", ".json"):
-        return load_jsonl(p, text_field, label_field, encoding)
+        return load_jsonl(p, text_field, label_field, encoding, **fields)
     if suffix in (".csv", ".tsv"):
-        return load_csv(p, text_field, label_field, encoding)
-    raise CorpusError(f"cannot tell the format of {p}: use a folder, .jsonl or .csv")
+        return load_csv(p, text_field, label_field, encoding, **fields)
+    if suffix in (".parquet", ".pq"):
+        return load_parquet(p, text_field, label_field, **fields)
+    if suffix == ".spacy":
+        return load_spacy(p)
+    raise CorpusError(f"cannot tell the format of {p}: use a folder, .jsonl, .csv, .parquet or .spacy")
 
 
 # --------------------------------------------------------------------------

@@ -284,8 +284,12 @@ class FitResult:
     linear: dict | None = None  # the linear path's record (toolkit.training.ensemble), None without one
 
 def fit(config: Config, train: Corpus, progress: bool = True,
-        on_epoch: Callable[[int, dict], None] | None = None) -> FitResult:
-    """Build everything from the training split and fit the model (best epoch kept)."""
+        on_epoch: Callable[[int, dict], None] | None = None, dev: Corpus | None = None) -> FitResult:
+    """Build everything from the training split and fit the model (best epoch kept).
+
+    The validation set that picks the best epoch and stops training early: ``dev`` when given (the
+    user's dev set, encoded with the training vocabulary; every training document is fitted on), else
+    ``training.validation_share`` of each label of ``train`` held out (0, the default: none)."""
     t0 = time.perf_counter()
     set_seed(config.training.seed)
     prep = prepare(config, train, progress)
@@ -300,14 +304,21 @@ def fit(config: Config, train: Corpus, progress: bool = True,
     prep.max_len = max_len
 
     tr = config.training
-    train_idx, val_idx = stratified_holdout(prep.train_labels, tr.validation_share, tr.seed)
+    if dev is not None:
+        train_idx = np.arange(len(ids))
+        val_ids = prep.vocab.encode_many(tokenize_texts(dev.texts, prep.tokenizer, progress=progress,
+                                                        description="tokenizing dev"))
+        label_index = {label: i for i, label in enumerate(prep.labels)}
+        val_labels = np.asarray([label_index[d.label] for d in dev], dtype=np.int32)
+    else:
+        train_idx, val_idx = stratified_holdout(prep.train_labels, tr.validation_share, tr.seed)
+        val_ids, val_labels = [ids[i] for i in val_idx], prep.train_labels[val_idx]
     fit_ids = [ids[i] for i in train_idx]
     train_seq = BatchSequence(fit_ids, prep.train_labels[train_idx], tr.batch_size, max_len, policy, min_len,
                               shuffle=True, seed=tr.seed)
     val_data = None
-    if len(val_idx):
-        val_seq = BatchSequence([ids[i] for i in val_idx], prep.train_labels[val_idx], tr.batch_size, max_len,
-                                policy, min_len, shuffle=False, seed=0)
+    if len(val_ids):
+        val_seq = BatchSequence(val_ids, val_labels, tr.batch_size, max_len, policy, min_len, shuffle=False, seed=0)
         val_data = _keras_dataset(val_seq)
     # Without validation data, training accuracy reaches 1.0 and cannot rank
     # epochs: keep the lowest training loss, and do not stop early on it.
@@ -327,6 +338,5 @@ def fit(config: Config, train: Corpus, progress: bool = True,
     history = {k: [float(x) for x in v] for k, v in hist.history.items()}
     from toolkit.training.ensemble import add_linear_path
 
-    model, linear = add_linear_path(config, model, prep, ids, train_idx, [ids[i] for i in val_idx],
-                                    prep.train_labels[val_idx], max_len, policy, min_len)
+    model, linear = add_linear_path(config, model, prep, ids, train_idx, val_ids, val_labels, max_len, policy, min_len)
     return FitResult(model, arch, emb, prep, history, keep.best_epoch, time.perf_counter() - t0, max_len, linear)

@@ -39,7 +39,8 @@ from toolkit.core.records import iter_records
 from toolkit.core.records import text_field as text_field_value
 from toolkit.core.vocab import PAD, UNK, UNK_ID, Vocab, add_ngrams
 
-STREAM_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".tsv": "tsv", ".parquet": "parquet"}
+STREAM_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".tsv": "tsv", ".parquet": "parquet",
+                   ".pq": "parquet"}
 CHUNK_DOCS = 2000  # documents per counted chunk (bounds the memory of one chunk's token lists)
 
 
@@ -78,11 +79,15 @@ def is_streamable(path: str | os.PathLike | None) -> bool:
     return True
 
 
-def _parquet_records(path: Path, text_field: str, label_field: str) -> Iterator[tuple[int, dict[str, Any]]]:
+def parquet_records(path: Path, text_field: str, label_field: str,
+                    optional: Sequence[str] = ()) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(row number from 1, record)`` for every row of a Parquet file, one record batch in memory at a
+    time: the text and label columns (required), and those of ``optional`` the file has."""
     try:
         import pyarrow.parquet as pq
     except ImportError as exc:
-        raise CorpusError(f"{path}: reading Parquet needs pyarrow: pip install \"toolkit[ray]\"") from exc
+        raise CorpusError(f"{path}: reading Parquet needs pyarrow: pip install \"toolkit[score]\" "
+                          f"(or pip install pyarrow)") from exc
     try:
         pf = pq.ParquetFile(path)
     except Exception as exc:
@@ -91,20 +96,21 @@ def _parquet_records(path: Path, text_field: str, label_field: str) -> Iterator[
     for name, hint in ((text_field, "--text-field"), (label_field, "--label-field")):
         if name not in names:
             raise CorpusError(f"{path}: no column {name!r} (columns: {', '.join(names)}); choose it with {hint}")
+    columns = list(dict.fromkeys([text_field, label_field, *(c for c in optional if c in names)]))
     row = 0
-    for batch in pf.iter_batches(batch_size=4096, columns=[text_field, label_field]):
+    for batch in pf.iter_batches(batch_size=4096, columns=columns):
         data = batch.to_pydict()
-        for text, label in zip(data[text_field], data[label_field]):
+        for values in zip(*(data[c] for c in columns)):
             row += 1
-            yield row, {text_field: text, label_field: label}
+            yield row, dict(zip(columns, values))
 
 
 def iter_documents(sources: Sequence[Path], text_field: str = "text", label_field: str = "label",
                    encoding: str = "utf-8") -> Iterator[tuple[str, str]]:
     """``(text, label)`` for every record of the files, in order, one record in memory at a time."""
     for path in sources:
-        if path.suffix.lower() == ".parquet":
-            records = _parquet_records(path, text_field, label_field)
+        if STREAM_SUFFIXES.get(path.suffix.lower()) == "parquet":
+            records = parquet_records(path, text_field, label_field)
         else:
             records = iter_records(path, (text_field, label_field), encoding=encoding, error=CorpusError,
                                    field_hint="--text-field / --label-field", allowed=("jsonl", "csv", "tsv"))

@@ -20,7 +20,7 @@ from toolkit.core.vocab import Vocab
 from toolkit.training.config import Config
 from toolkit.training.calibrate import (RELIABILITY_PNG, before_after, calibrate, cross_fitted_calibration,
                                           reliability_plot, score_heldout)
-from toolkit.training.corpus import Corpus, k_folds, load_corpus, require_labels, train_test_split
+from toolkit.training.corpus import Corpus, k_folds, load_corpus, require_labels
 from toolkit.training.evaluation import evaluate_fit
 from toolkit.training.keras_io import load_keras_model
 from toolkit.training.loop import FitResult, fit, predict_ids
@@ -28,12 +28,14 @@ from toolkit.training.metrics import check_ordered, classification_metrics
 from toolkit.training.model_folder import MODEL_FORMAT, MODEL_FORMAT_VERSION, read_model_dir, write_model_folder
 from toolkit.training.plots import plot_history
 from toolkit.training.prepare import tokenize_texts
+from toolkit.training.splits import Splits, check_cross_validation, check_labels, data_record, part_record, resolve_splits
 
 
 def load_training_corpus(config: Config, corpus: Corpus | None = None) -> Corpus:
     if corpus is None:
         d = config.data
-        corpus = load_corpus(d.path, text_field=d.text_field, label_field=d.label_field, encoding=d.encoding)
+        corpus = load_corpus(d.path, text_field=d.text_field, label_field=d.label_field, encoding=d.encoding,
+                             split_field=d.split_field, fold_field=d.fold_field)
     require_labels(corpus)
     ordered = config.data.ordered
     if ordered is not None and ordered != corpus.ordered:  # the config decides: labels re-ordered to match
@@ -43,8 +45,18 @@ def load_training_corpus(config: Config, corpus: Corpus | None = None) -> Corpus
     return corpus
 
 def split_corpus(config: Config, corpus: Corpus) -> tuple[Corpus, Corpus]:
-    return train_test_split(corpus, test_share=config.data.test_share, seed=config.data.split_seed,
-                            test_fold=config.data.test_fold)
+    """The training and test documents (:func:`toolkit.training.splits.resolve_splits`; dev documents,
+    if any, in neither)."""
+    splits = resolve_splits(config, corpus)
+    return splits.train, splits.test
+
+def _split_name(config: Config, splits: Splits) -> str:
+    """``metrics.json``'s ``split``: how the test set was chosen, in a few words."""
+    if config.data.test_path:
+        return "test file"
+    if any(d.split is not None for d in splits.corpus):
+        return f"split field {config.data.split_field!r}"
+    return "predefined folds" if splits.corpus.has_folds else f"stratified {config.data.test_share:.0%}"
 
 def _provenance(kind: str, name: str) -> dict[str, str]:
     reg = registry.lookup(kind, name)
@@ -121,15 +133,16 @@ def train_model(config: Config, out_dir: str | os.PathLike, *, overwrite: bool =
     """Run the whole chain and write the model folder; returns the test metrics."""
     out_dir = Path(out_dir)
     check_output_folder(out_dir, overwrite)  # before training, not after it
-    corpus = load_training_corpus(config, corpus)
-    train, test = split_corpus(config, corpus)
-    config, short_text = short_text_rule(config, train)
-    result = fit(config, train, progress=progress)
+    splits = resolve_splits(config, load_training_corpus(config, corpus))
+    train, test, dev = splits.train, splits.test, splits.dev
+    # a dev set is the validation set: the short-text rule would cut another one out of train
+    config, short_text = short_text_rule(config, train) if dev is None else (config, None)
+    result = fit(config, train, progress=progress, dev=dev)
     evaluation = evaluate_fit(result, test)
     metrics, ids, y_true, probs = dict(evaluation.metrics), evaluation.ids, evaluation.y_true, evaluation.probs
     if short_text:
         metrics["short_text_rule"] = short_text
-    record, heldout = calibrate(config, train, result, progress=progress)
+    record, heldout = calibrate(config, train, result, progress=progress, dev=dev)
     lengths = [min(len(x), result.max_len) for x in ids]  # model ids per test document (length-temperature)
     metrics.update({
         "train_seconds": round(result.train_seconds, 2),
@@ -137,7 +150,8 @@ def train_model(config: Config, out_dir: str | os.PathLike, *, overwrite: bool =
         "epochs_run": len(result.history.get("loss", [])),
         "n_train": len(train),
         "history": result.history,
-        "split": "predefined folds" if corpus.has_folds else f"stratified {config.data.test_share:.0%}",
+        "split": _split_name(config, splits),
+        "data": data_record(config, splits, calibrated=record is not None),
         "calibration": {"method": config.training.calibration, **(record or {}), "heldout": heldout,
                         "test": before_after(probs, y_true, record, lengths)},
     })
@@ -161,30 +175,47 @@ def train_model(config: Config, out_dir: str | os.PathLike, *, overwrite: bool =
     return metrics
 
 
+#: The parts ``toolkit evaluate --split`` scores.
+EVALUATE_SPLITS = ("test", "dev", "train", "all")
+
+
 def evaluate_model(model_dir: str | os.PathLike, data: str | os.PathLike | None = None, split: str = "test",
-                   config: Config | None = None) -> dict[str, Any]:
-    """Metrics of a trained model folder on a corpus split (``test``, ``train`` or ``all``)."""
+                   config: Config | None = None, *, test_data: str | os.PathLike | None = None,
+                   dev_data: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Metrics of a trained model folder on a part of its data (``test``, ``dev``, ``train`` or ``all`` of
+    ``--data``), chosen as ``toolkit train`` chose it (:func:`toolkit.training.splits.resolve_splits`).
+
+    ``data``, ``test_data``, ``dev_data``: instead of the model's ``data.path``, ``data.test_path`` and
+    ``data.dev_path`` (a new ``data`` drops the model's test and dev files, unless they are given too)."""
+    if split not in EVALUATE_SPLITS:
+        raise TrainingError(f"unknown split {split!r}; use {', '.join(EVALUATE_SPLITS)}")
     model_dir = Path(model_dir)
     meta = read_model_dir(model_dir)
     model = load_keras_model(model_dir / "model.keras", meta)
     if config is None:
         config = Config.from_file(model_dir / "config.toml")
+    overrides: dict[str, Any] = {}
     if data is not None:
-        config = config.with_overrides({"data.path": str(data)})
-    corpus = load_training_corpus(config)
-    train, test = split_corpus(config, corpus)
-    part = {"test": test, "train": train, "all": corpus}.get(split)
+        overrides.update({"data.path": str(data), "data.test_path": None, "data.dev_path": None})
+    for dotted, value in (("data.test_path", test_data), ("data.dev_path", dev_data)):
+        if value is not None:
+            overrides[dotted] = str(value)
+    if overrides:
+        config = config.with_overrides(overrides, source="command line")
+    splits = resolve_splits(config, load_training_corpus(config))
+    corpus = splits.corpus
+    part = {"test": splits.test, "dev": splits.dev, "train": splits.train, "all": corpus}[split]
     if part is None:
-        raise TrainingError(f"unknown split {split!r}; use test, train or all")
+        raise TrainingError(f"{corpus.name}: no dev set to evaluate on; pass --dev-data, or mark dev documents "
+                            f"in the split field ({config.data.split_field!r})")
+    origin = splits.origin.get(split, (corpus.name, "all documents"))
     registry.require("tokenizer", meta["tokenizer"], where=f"model {model_dir}")
     tok = registry.create("tokenizer", meta["tokenizer"]["name"], **meta["tokenizer"]["config"])
     vocab = Vocab.from_file(model_dir / "vocab.txt", ngrams=meta["vocab"]["ngrams"],
                             unknown=meta["vocab"].get("unknown", "map"))
     labels = meta["labels"]
     index = {label: i for i, label in enumerate(labels)}
-    unknown = sorted({d.label for d in part} - set(index))
-    if unknown:
-        raise TrainingError(f"corpus labels {unknown} are not among the model's labels {labels}")
+    check_labels(config, part, origin[0], labels, split, warn=False, known_as="the model's labels")
     ids = vocab.encode_many(tokenize_texts(part.texts, tok, progress=True))
     probs = predict_ids(model, ids, meta["max_len"], meta["length_policy"], meta.get("min_len", 1))
     y_part = [index[d.label] for d in part]
@@ -194,6 +225,7 @@ def evaluate_model(model_dir: str | os.PathLike, data: str | os.PathLike | None 
                               split: before_after(probs, y_part, record, [min(len(x), meta["max_len"]) for x in ids])}
     metrics["split"] = split
     metrics["corpus"] = corpus.name
+    metrics["data"] = {split: part_record(part, origin)}
     return metrics
 
 
@@ -212,8 +244,11 @@ def fit_fold(config: Config, train: Corpus, test: Corpus, fold: int, progress: b
 
 def cross_validate(config: Config, k: int = 10, corpus: Corpus | None = None, progress: bool = True,
                    on_fold: Callable[[int, dict], None] | None = None) -> dict[str, Any]:
-    """k-fold cross-validation: the corpus's own folds when it has them, else k stratified folds."""
+    """k-fold cross-validation: the corpus's own folds when it has them, else k stratified folds.
+    No test or dev file, nor a split field (:func:`toolkit.training.splits.check_cross_validation`)."""
+    check_cross_validation(config)
     corpus = load_training_corpus(config, corpus)
+    check_cross_validation(config, corpus)
     folds = k_folds(corpus, k, seed=config.data.split_seed)
     rows, oof = [], []
     for i, (train, test) in enumerate(folds):

@@ -253,6 +253,11 @@ def train_distributed(config: Config, out_dir: str | os.PathLike, *, workers: in
     if config.training.validation_share > 0:
         raise TrainingError("--engine ray trains without a validation split (it keeps the epoch with the lowest "
                             "training loss); set training.validation_share = 0")
+    if config.data.dev_path:
+        raise TrainingError("--engine ray trains without a validation set (it keeps the epoch with the lowest "
+                            "training loss); drop --dev-data (data.dev_path)")
+    if test_data is None:
+        test_data = config.data.test_path
     import_ray()
     from ray.train import FailureConfig, RunConfig, ScalingConfig
     from toolkit.core import registry

@@ -157,9 +157,12 @@ def cross_validate_ray(config: Config, k: int = 10, corpus: Any = None, *, addre
                        on_fold: Callable[[int, dict], None] | None = None) -> dict[str, Any]:
     """k-fold cross-validation with the folds as parallel Ray Tune trials (rows as ``cross_validate``)."""
     from toolkit.training.corpus import k_folds
+    from toolkit.training.splits import check_cross_validation
     from toolkit.training.train import load_training_corpus
 
+    check_cross_validation(config)
     corpus = load_training_corpus(config, corpus)
+    check_cross_validation(config, corpus)  # no split field: the folds would train on its test documents
     k_folds(corpus, k, seed=config.data.split_seed)  # refuse a wrong k before starting Ray
     t0 = time.perf_counter()
     rows = run_trials(make_trials([{}], list(range(k))), config, corpus, k, address=address, concurrency=concurrency,

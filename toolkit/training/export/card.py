@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from toolkit.core.bundle import BUNDLE_JSON, INPUT_NAME, MODEL_FILE, OUTPUT_NAME, VOCAB_FILE, read_bundle, sha256_file
+from toolkit.training.splits import describe_part
 
 
 def library_versions() -> dict[str, str]:
@@ -125,6 +126,12 @@ def model_card(meta: dict[str, Any], model_dir: Path) -> str:
         lines.append("- not recorded in the trained-model folder")
     if "n_test" in metrics:
         lines.append(f"- test documents: {metrics['n_test']}")
+    used = metrics.get("data")
+    if isinstance(used, dict) and used:  # which documents trained, validated and tested (toolkit.training.splits)
+        lines.append("- documents used:")
+        for part, record in used.items():
+            what = f", for {record['used_for']}" if isinstance(record, dict) and record.get("used_for") else ""
+            lines.append(f"  - {part}: {describe_part(record)}{what}")
     text = json.dumps(data or {}).lower()
     if "polarity" in text or (isinstance(data, dict) and not data.get("path")):  # no path: the polarity corpus
         lines.append(
