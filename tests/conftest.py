@@ -46,6 +46,37 @@ def polarity_path() -> Path:
     return path
 
 
+def _shared_corpus(env: str, folder: str) -> Path:
+    value = os.environ.get(env)
+    return Path(value) if value else REPO.parent / "shared" / "data" / folder
+
+
+def _require(path: Path, needed: tuple[str, ...], env: str, what: str) -> Path:
+    """``path`` when it holds ``needed``; else a failure under CI, a skip elsewhere."""
+    if not all((path / name).exists() for name in needed):
+        message = f"{what} not found at {path}; set {env}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="session")
+def mr_path() -> Path:
+    """The MR sentence polarity corpus (rt-polarity.pos / .neg). Missing: a failure under CI, a skip elsewhere."""
+    return _require(_shared_corpus("TOOLKIT_MR_DIR", "rt-polaritydata"), ("rt-polarity.pos", "rt-polarity.neg"),
+                    "TOOLKIT_MR_DIR", "MR corpus")
+
+
+@pytest.fixture(scope="session")
+def multi_domain_path() -> Path:
+    """The multi-domain reviews (books, dvd, electronics, kitchen). Missing: a failure under CI, a skip elsewhere."""
+    needed = tuple(f"{d}/{f}" for d in ("books", "dvd", "electronics", "kitchen")
+                   for f in ("positive.review", "negative.review"))
+    return _require(_shared_corpus("TOOLKIT_MULTI_DOMAIN_DIR", "multi_domain"), needed, "TOOLKIT_MULTI_DOMAIN_DIR",
+                    "multi-domain corpus")
+
+
 @pytest.fixture(autouse=True)
 def _fresh_registry():
     """Each test sees the registry as loaded from scratch, and leaves nothing behind."""

@@ -57,7 +57,8 @@ def _add_embeddings_app() -> None:
     app.add_typer(embeddings_app, name="embeddings")
 
 
-DataOpt = typer.Option(None, "--data", help="Corpus: folder tree, .jsonl or .csv (default: the polarity corpus).")
+DataOpt = typer.Option(None, "--data", help="Corpus: folder tree, .jsonl or .csv, or a named corpus: polarity, mr, "
+                       "multi-domain[:DOMAIN,...] (default: the polarity corpus).")
 EncodingOpt = typer.Option("utf-8", "--encoding", help="Text encoding of the corpus files.")
 TextFieldOpt = typer.Option("text", "--text-field", help="Text column/field of a CSV or JSONL corpus.")
 LabelFieldOpt = typer.Option("label", "--label-field", help="Label column/field of a CSV or JSONL corpus.")
@@ -184,22 +185,25 @@ def data_info_cmd(
     encoding: str = EncodingOpt,
     text_field: str = TextFieldOpt,
     label_field: str = LabelFieldOpt,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of lines."),
 ) -> None:
-    """Print the size, labels and split of a corpus."""
+    """Print the size, labels, document lengths, split, encoding and folder of a corpus."""
     from toolkit.training.config import check_field
 
     names = {"data.encoding": "--encoding", "data.text_field": "--text-field", "data.label_field": "--label-field"}
     for dotted, value in (("data.encoding", encoding), ("data.text_field", text_field),
                           ("data.label_field", label_field)):
         check_field(dotted, value, aliases=names)
-    from toolkit.training.corpus import load_corpus, train_test_split
+    from toolkit.training.corpus import load_corpus
+    from toolkit.training.corpus_info import corpus_info, render_info
+    from toolkit.training.datasets.named import load_named
 
-    corpus = load_corpus(data, text_field=text_field, label_field=label_field, encoding=encoding)
-    train, test = train_test_split(corpus)
-    typer.echo(f"corpus: {corpus.name}")
-    typer.echo(f"documents: {len(corpus)}; labels: {corpus.label_counts()}")
-    kind = "predefined folds (test = fold 9)" if corpus.has_folds else "seeded stratified split (10% test)"
-    typer.echo(f"split: {kind}: {len(train)} train, {len(test)} test")
+    if data is None:  # the polarity corpus in its default place, described as the named corpus
+        corpus = load_named("polarity", label_field=label_field, encoding=encoding)
+    else:
+        corpus = load_corpus(data, text_field=text_field, label_field=label_field, encoding=encoding)
+    info = corpus_info(corpus, encoding=encoding)
+    typer.echo(json.dumps(info, indent=2, ensure_ascii=False) if as_json else render_info(info))
 
 
 # ---------------------------------------------------------------------------

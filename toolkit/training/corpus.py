@@ -19,6 +19,7 @@ This module reads files only (stdlib + numpy); it imports no TensorFlow.
 from __future__ import annotations
 
 import os
+import pkgutil
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -38,6 +39,11 @@ from toolkit.training.streaming import parquet_records
 POLARITY_ENV = "TOOLKIT_POLARITY_DIR"
 #: The polarity corpus's folder names -> the labels models and ``doc.cats`` use.
 POLARITY_LABELS = {"neg": "NEGATIVE", "pos": "POSITIVE"}
+#: A ``--data`` value that names a corpus rather than a path (no dot, no slash): ``mr``, ``multi-domain:kitchen``.
+CORPUS_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*(:[^./\\]*)?")
+#: The named corpora's loader, resolved when a name is loaded (its readers build on this module, so it is
+#: named here, not imported).
+NAMED_CORPORA = "toolkit.training.datasets.named:load_named"
 _CV_NAME = re.compile(r"^cv(\d{3})_\d+\.txt$")
 TEXT_SUFFIXES = {".txt"}
 
@@ -98,7 +104,8 @@ class Corpus:
 # Locating the polarity corpus
 # --------------------------------------------------------------------------
 def repo_root() -> Path:
-    return Path(__file__).resolve().parents[1]
+    """The repository root (the folder holding ``toolkit/``): ``../shared/data`` is looked for beside it."""
+    return Path(__file__).resolve().parents[2]
 
 
 def default_polarity_dir() -> Path:
@@ -279,12 +286,16 @@ def load_corpus(path: str | os.PathLike | None = None, *, text_field: str = "tex
     """Load any supported corpus: a folder tree, ``.jsonl``/``.json``, ``.csv``/``.tsv``,
     ``.parquet``/``.pq``, ``.spacy``.
 
-    ``None`` means the polarity corpus in its default place. ``split_field`` / ``fold_field``: the
+    ``None`` means the polarity corpus in its default place; a name that is not an existing path (``polarity``,
+    ``mr``, ``multi-domain``, ``multi-domain:kitchen``) a named corpus (:mod:`toolkit.training.datasets.named`;
+    ``label_field = "rating"``: multi-domain's four-class view). ``split_field`` / ``fold_field``: the
     record fields that put a document in a split or a fold (read when the records have them).
     """
     if path is None:
         return load_polarity(None, encoding=encoding)
     p = Path(path)
+    if not p.exists() and CORPUS_NAME.fullmatch(str(path)):  # a named corpus (a path of that name wins)
+        return pkgutil.resolve_name(NAMED_CORPORA)(str(path), label_field=label_field, encoding=encoding)
     if p.is_dir():
         return load_folders(p, encoding=encoding)
     if not p.exists():
