@@ -17,7 +17,9 @@ from toolkit.training import fetch as fetch_mod
 from toolkit.core.errors import FetchError
 from toolkit.training.fetch import POLARITY_URL, fetch_polarity, verify_polarity
 from boundary import assert_not_loaded, report_code
+from published import mr_cp1252, multi_domain_original, tar_gz
 from spacy_helpers import run_python
+from toolkit.training.datasets.multi_domain import read_multi_domain
 
 
 def _shared_sentoken() -> Path:
@@ -94,9 +96,13 @@ def archives() -> dict[str, bytes]:
     absolute = io.BytesIO()
     with tarfile.open(fileobj=absolute, mode="w:gz") as tar:
         _add_bytes(tar, "/tmp/toolkit-absolute-member.txt", b"evil\n")
+    name, data = next(e for e in entries if e[0].startswith("txt_sentoken/pos/"))
+    tampered = [(n, d.replace(b" the ", b" a ", 1) if n == name else d) for n, d in entries]
+    assert tampered != entries
     return {
         # full size: 2 x 1,000 reviews
         "/review_polarity.tar.gz": good,
+        "/tampered.tar.gz": _archive(tampered),  # the right names, one review's words changed (issue 28)
         "/missing.tar.gz": _archive(entries, drop=10),
         "/truncated.gz": good[: len(good) // 2],
         # small: 2 x SMALL reviews, for behaviour that does not depend on size
@@ -111,8 +117,9 @@ def archives() -> dict[str, bytes]:
 
 @pytest.fixture
 def small(monkeypatch) -> int:
-    """Make fetch/verify expect SMALL reviews per label."""
+    """Make fetch/verify expect SMALL reviews per label (and not the full corpus's content digest)."""
     monkeypatch.setattr(fetch_mod, "EXPECTED_PER_LABEL", SMALL)
+    monkeypatch.setitem(fetch_mod.DIGESTS, "polarity", None)
     return SMALL
 
 
@@ -304,6 +311,14 @@ def test_missing_files(server, tmp_path):
     assert _leftovers(tmp_path) == []
 
 
+def test_changed_review_refused_by_the_content_digest(server, tmp_path):
+    with pytest.raises(FetchError, match=r"not the published polarity corpus's \(content sha256 .*changed, "
+                                         r"dropped or added\)") as info:
+        fetch_polarity(tmp_path / "p", server.url("/tampered.tar.gz"), progress=False)
+    assert "/tampered.tar.gz" in str(info.value) and "\n" not in str(info.value)
+    assert _leftovers(tmp_path) == []
+
+
 def test_unsafe_member_refused(server, tmp_path):
     with pytest.raises(FetchError, match=r"unsafe.*\.\."):
         fetch_polarity(tmp_path / "sub" / "p", server.url("/unsafe.tar.gz"), progress=False)
@@ -461,3 +476,157 @@ def test_cli_fetch_and_error(server, small, tmp_path):
                                       "--url", server.url("/gone.tar.gz")])
     assert failed.exit_code == 1
     assert "HTTP 404" in failed.output and "Traceback" not in failed.output
+
+
+# ------------------------------------------------------------------ MR and multi-domain
+
+
+@pytest.fixture(scope="session")
+def published(mr_path, multi_domain_path, tmp_path_factory, request) -> _Server:
+    """The MR and multi-domain archives in their published layouts and encodings (MR in Windows-1252; the
+    reviews as pseudo-XML under sorted_data_acl/, with unlabeled.review files), built in a temporary folder
+    from the shared copies, and variants: a changed review, a wrong layout, a missing snippet."""
+    build = tmp_path_factory.mktemp("published")
+    served: dict[str, bytes] = {}
+
+    def archive(name: str, folder: Path, **extra) -> None:
+        served["/" + name] = tar_gz(folder, build / name, **extra).read_bytes()
+
+    mr_top = build / "mr"
+    mr_dir = mr_cp1252(mr_path, mr_top / "rt-polaritydata")
+    readme = {fetch_mod.MR_README: b"sentence polarity dataset v1.0\n"}
+    archive("rt-polaritydata.tar.gz", mr_top, extra=readme)
+    pos = (mr_dir / "rt-polarity.pos").read_bytes()
+    neg = (mr_dir / "rt-polarity.neg").read_bytes()
+    (mr_dir / "rt-polarity.pos").write_bytes(pos.replace(b" the ", b" a ", 1))
+    archive("mr-tampered.tar.gz", mr_top)
+    (mr_dir / "rt-polarity.pos").write_bytes(pos)
+    (mr_dir / "rt-polarity.neg").write_bytes(neg[:neg.rindex(b"\n", 0, len(neg) - 1) + 1])
+    archive("mr-short.tar.gz", mr_top)
+    (mr_dir / "rt-polarity.neg").write_bytes(neg)
+    (mr_dir / "rt-polarity.pos").rename(mr_dir / "positive.txt")
+    (mr_dir / "rt-polarity.neg").rename(mr_dir / "negative.txt")
+    archive("mr-layout.tar.gz", mr_top)
+
+    md_top = build / "md"
+    root = multi_domain_original(multi_domain_path, md_top)
+    archive("domain_sentiment_data.tar.gz", md_top)
+    target = root / "dvd" / "positive.review"
+    original = target.read_bytes()
+    target.write_bytes(original.replace(b" great ", b" grate ", 1))
+    archive("md-tampered.tar.gz", md_top)
+    target.write_bytes(original)
+    (root / "kitchen_&_housewares").rename(build / "kitchen-aside")
+    archive("md-layout.tar.gz", md_top)
+
+    srv = _Server(served)
+    request.addfinalizer(srv.close)
+    return srv
+
+
+def test_fetch_mr_ready(published, mr_path, tmp_path, capsys):
+    dest = tmp_path / "mr"
+    url = published.url("/rt-polaritydata.tar.gz?ready")
+    assert fetch_mod.fetch_mr(dest, url, progress=True) == dest
+    assert "MR corpus ready" in capsys.readouterr().err
+    assert sorted(p.name for p in dest.iterdir()) == ["rt-polarity.neg", "rt-polarity.pos", fetch_mod.MR_README]
+    # as published: Windows-1252 bytes, read back to the shared copy's documents
+    shared = (mr_path / "rt-polarity.pos").read_text(encoding="utf-8")
+    assert (dest / "rt-polarity.pos").read_bytes() == shared.encode("cp1252")
+    counts = fetch_mod.verify_mr(dest)
+    assert counts == {"NEGATIVE": 5331, "POSITIVE": 5331, "snippets": 10662, "encoding": "cp1252"}
+    assert _leftovers(tmp_path) == ["mr"]
+    # a second fetch finds it and downloads nothing
+    assert fetch_mod.fetch_mr(dest, url, progress=True) == dest
+    assert "already present" in capsys.readouterr().err
+    assert published.requests["/rt-polaritydata.tar.gz?ready"] == 1
+
+
+@pytest.mark.parametrize("path, expected", [
+    ("/mr-tampered.tar.gz", r"archive folder rt-polaritydata \(from http://127\.0\.0\.1:\d+/mr-tampered\.tar\.gz\): "
+                            r"its reviews are not the published mr corpus's"),
+    ("/mr-short.tar.gz", r"archive folder rt-polaritydata/rt-polarity\.neg holds 5,330 snippets, expected 5,331"),
+    ("/mr-layout.tar.gz", r"holds no rt-polarity\.pos / rt-polarity\.neg .*is it rt-polaritydata\.tar\.gz\?"),
+])
+def test_fetch_mr_refuses_a_wrong_archive_and_leaves_nothing(published, tmp_path, path, expected):
+    with pytest.raises(FetchError, match=expected) as info:
+        fetch_mod.fetch_mr(tmp_path / "mr", published.url(path), progress=False)
+    assert "\n" not in str(info.value)
+    assert _leftovers(tmp_path) == []
+
+
+@pytest.fixture(scope="module")
+def reviews_shared(multi_domain_path):
+    return read_multi_domain(multi_domain_path)
+
+
+def test_fetch_multi_domain_ready(published, reviews_shared, tmp_path):
+    dest = tmp_path / "md"
+    assert fetch_mod.fetch_multi_domain(dest, published.url("/domain_sentiment_data.tar.gz"), progress=False) == dest
+    assert sorted(p.name for p in dest.iterdir()) == ["books", "dvd", "electronics", "kitchen"]
+    for domain in dest.iterdir():  # the archive's unlabeled.review files are not unpacked
+        assert sorted(p.name for p in domain.iterdir()) == ["negative.review", "positive.review"]
+    assert b"Kitchen & Housewares" in (dest / "kitchen" / "positive.review").read_bytes()  # as published
+    assert fetch_mod.verify_multi_domain(dest) == {"reviews": 8000, "books": 2000, "dvd": 2000, "electronics": 2000,
+                                                   "kitchen": 2000}
+    fetched = read_multi_domain(dest)
+    assert [(d.text, d.label, d.fields) for d in fetched] == [(d.text, d.label, d.fields) for d in reviews_shared]
+    assert _leftovers(tmp_path) == ["md"]
+
+
+@pytest.mark.parametrize("path, expected", [
+    ("/md-tampered.tar.gz", r"archive folder sorted_data_acl \(from .*md-tampered\.tar\.gz\): its reviews are not "
+                            r"the published multi-domain corpus's"),
+    ("/md-layout.tar.gz", r"the archive's sorted_data_acl/kitchen does not exist; the multi-domain corpus has one "
+                          r"folder per domain"),
+])
+def test_fetch_multi_domain_refuses_a_wrong_archive_and_leaves_nothing(published, tmp_path, path, expected):
+    with pytest.raises(FetchError, match=expected) as info:
+        fetch_mod.fetch_multi_domain(tmp_path / "md", published.url(path), progress=False)
+    assert "\n" not in str(info.value)
+    assert _leftovers(tmp_path) == []
+
+
+def test_existing_copy_that_fails_the_check_is_refused(published, tmp_path):
+    dest = tmp_path / "mr"
+    fetch_mod.fetch_mr(dest, published.url("/rt-polaritydata.tar.gz"), progress=False)
+    with open(dest / "rt-polarity.neg", "ab") as fh:
+        fh.write(b"one snippet too many .\n")
+    with pytest.raises(FetchError, match=r"exists but is not a valid MR corpus .*5,332 snippets.*--overwrite"):
+        fetch_mod.fetch_mr(dest, published.url("/rt-polaritydata.tar.gz"), progress=False)
+    fetch_mod.fetch_mr(dest, published.url("/rt-polaritydata.tar.gz"), overwrite=True, progress=False)
+    assert fetch_mod.verify_mr(dest)["snippets"] == 10662
+
+
+def test_verify_shared_copies(mr_path, multi_domain_path):
+    assert fetch_mod.verify_mr(mr_path)["encoding"] == "utf-8"
+    assert fetch_mod.verify_multi_domain(multi_domain_path)["reviews"] == 8000
+
+
+def test_default_urls_and_destinations():
+    assert fetch_mod.MR_URL == "https://www.cs.cornell.edu/people/pabo/movie-review-data/rt-polaritydata.tar.gz"
+    assert fetch_mod.MULTI_DOMAIN_URL == ("https://www.cs.jhu.edu/~mdredze/datasets/sentiment/"
+                                          "domain_sentiment_data.tar.gz")
+    assert fetch_mod.FETCHABLE == ("polarity", "mr", "multi-domain")
+    assert fetch_mod.default_dest("multi-domain") == Path("data/multi_domain")
+
+
+def test_cli_fetch_mr_then_use_it_by_name(published, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from toolkit.cli import app
+
+    dest = tmp_path / "mr"
+    result = CliRunner().invoke(app, ["data", "fetch", "mr", "--dest", str(dest),
+                                      "--url", published.url("/rt-polaritydata.tar.gz?cli")])
+    assert result.exit_code == 0, result.output
+    assert "10662 snippets (cp1252)" in result.output and f"TOOLKIT_MR_DIR={dest}" in result.output
+    monkeypatch.setenv("TOOLKIT_MR_DIR", str(dest))
+    info = CliRunner().invoke(app, ["data", "info", "--data", "mr"])
+    assert info.exit_code == 0, info.output
+    assert "encoding: cp1252" in info.output and f"folder: {dest}" in info.output
+    failed = CliRunner().invoke(app, ["data", "fetch", "multi-domain", "--dest", str(tmp_path / "md"),
+                                      "--url", published.url("/md-tampered.tar.gz")])
+    assert failed.exit_code == 1 and "not the published multi-domain corpus" in failed.output
+    assert len([ln for ln in failed.output.splitlines() if ln.startswith("Error")]) == 1  # and a progress bar
+    assert not (tmp_path / "md").exists()

@@ -162,20 +162,28 @@ def vocab_build_cmd(
 @data_app.command("fetch")
 @cli_errors
 def data_fetch_cmd(
-    name: str = typer.Argument(..., help="Corpus to fetch: polarity."),
-    dest: Path = typer.Option(Path("data/review_polarity"), "--dest", help="Folder to unpack into."),
+    name: str = typer.Argument(..., help="Corpus to fetch: polarity, mr or multi-domain."),
+    dest: Optional[Path] = typer.Option(None, "--dest", help="Folder to unpack into (default: data/review_polarity, "
+                                        "data/rt-polaritydata or data/multi_domain)."),
     url: Optional[str] = typer.Option(None, "--url", help="Archive URL (default: the public home)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing copy."),
 ) -> None:
-    """Download a public corpus, unpack it and verify it."""
-    if name != "polarity":
-        raise ToolkitError(f"unknown corpus {name!r}; available: polarity")
-    from toolkit.training.fetch import POLARITY_URL, fetch_polarity, verify_polarity
+    """Download a public corpus, unpack it and verify it (file counts and a content digest)."""
+    from toolkit.training.fetch import FETCHABLE, fetch_corpus
 
-    path = fetch_polarity(dest, url or POLARITY_URL, overwrite=overwrite)
-    counts = verify_polarity(path)
-    typer.echo(f"polarity corpus ready at {path} ({counts['files']} files: {counts['pos']} pos, {counts['neg']} neg)")
-    typer.echo(f"use it with --data {path} or TOOLKIT_POLARITY_DIR={path}")
+    if name not in FETCHABLE:
+        raise ToolkitError(f"unknown corpus {name!r}; available: {', '.join(FETCHABLE)}")
+    path, counts = fetch_corpus(name, dest, url, overwrite=overwrite)
+    if name == "polarity":
+        typer.echo(f"polarity corpus ready at {path} ({counts['files']} files: {counts['pos']} pos, "
+                   f"{counts['neg']} neg)")
+        typer.echo(f"use it with --data {path} or TOOLKIT_POLARITY_DIR={path}")
+        return
+    from toolkit.training.datasets.named import CORPORA
+
+    what = f"{counts['snippets']} snippets ({counts['encoding']})" if name == "mr" else f"{counts['reviews']} reviews"
+    typer.echo(f"{name} corpus ready at {path} ({what})")
+    typer.echo(f"use it with {CORPORA[name].env}={path} and --data {name}")
 
 
 @data_app.command("info")

@@ -27,7 +27,7 @@ from toolkit.core.errors import FetchError
 logger = logging.getLogger("toolkit.training.fetch")
 
 _CHUNK = 64 * 1024
-# The real archive is ~3 MB packed, ~8 MB unpacked; refuse anything absurdly larger.
+# The real archives are 1-30 MB packed, at most ~100 MB unpacked; refuse anything absurdly larger.
 _MAX_UNPACKED_BYTES = 512 * 1024 * 1024
 # tarfile.FilterError exists on Python >= 3.10.12 / 3.11.4.
 _FILTER_ERRORS: tuple[type[BaseException], ...] = tuple(
@@ -76,11 +76,12 @@ def _say(message: str, show: bool) -> None:
 # --------------------------------------------------------------------------- download
 
 
-def _download(url: str, target: Path, *, progress: bool, timeout: float) -> int:
-    """Stream ``url`` into ``target``; returns the number of bytes written."""
+def _download(url: str, target: Path, *, progress: bool, timeout: float, hint: str | None = None) -> int:
+    """Stream ``url`` into ``target``; returns the number of bytes written. ``hint``: what to do instead,
+    ending the messages of a failed download (default: the polarity corpus's)."""
     from toolkit import __version__
 
-    hint = _HAND_HINT.format(url=url)
+    hint = hint or _HAND_HINT.format(url=url)
     try:
         request = urllib.request.Request(url, headers={"User-Agent": f"toolkit/{__version__}"})
         response = urllib.request.urlopen(request, timeout=timeout)
@@ -200,7 +201,7 @@ def _checked_members(tar: tarfile.TarFile, url: str) -> list[tarfile.TarInfo]:
         if total > _MAX_UNPACKED_BYTES:
             raise FetchError(
                 f"refusing to unpack the archive from {url}: it unpacks to more than "
-                f"{_MAX_UNPACKED_BYTES // 2**20} MiB, far more than the polarity corpus"
+                f"{_MAX_UNPACKED_BYTES // 2**20} MiB, far more than any corpus toolkit fetches"
             )
     return members
 
@@ -219,7 +220,9 @@ def _normalise_mode(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | Non
     return member
 
 
-def _unpack(archive: Path, into: Path, url: str) -> None:
+def _unpack(archive: Path, into: Path, url: str, keep: Callable[[str], bool] | None = None) -> None:
+    """Unpack ``archive`` into ``into`` after checking every member; ``keep(name)``: only the members it
+    accepts are written (folders always are)."""
     with open(archive, "rb") as fh:
         magic = fh.read(2)
     if magic != b"\x1f\x8b":
@@ -232,6 +235,8 @@ def _unpack(archive: Path, into: Path, url: str) -> None:
     try:
         with tarfile.open(archive, "r:gz") as tar:
             members = _checked_members(tar, url)
+            if keep is not None:
+                members = [m for m in members if m.isdir() or keep(m.name)]
             if hasattr(tarfile, "data_filter"):
                 tar.extractall(into, members=members, filter=_normalise_mode)
             else:  # pragma: no cover - old Python: our own member checks above apply
