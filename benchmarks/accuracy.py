@@ -1,7 +1,7 @@
 """Accuracy and training time on the polarity corpus, standard split (cv9* = test).
 
 Each configuration is trained through the same code path as ``toolkit train``
-(``toolkit.training.train.fit`` + ``evaluate_fit``) for several seeds; the peer spaCy
+(``toolkit.training.loop.fit`` + ``evaluate_fit``) for several seeds; the peer spaCy
 ``textcat`` models are trained on the same split in the same run. The best
 configuration is also cross-validated over the ten predefined folds (as Ray Tune trials, benchmarks/run.py part_cv).
 """

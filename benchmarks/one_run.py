@@ -18,7 +18,7 @@ def main(argv: list[str]) -> None:
     import argparse
 
     from toolkit.training.config import parse_set_options
-    from toolkit.training.train import train_model
+    from toolkit.training.experiment import train_model
 
     from .accuracy import config_for
     from .common import peak_rss_mib

@@ -25,7 +25,7 @@ TEXTS = ["The film was masterful and stunning.", "A dreadful, painful scene.", "
 def rated(tmp_path_factory):
     """(model folder, bundle) of a small four-class model trained with labels declared ordered."""
     from toolkit.training.export import export_model
-    from toolkit.training.train import train_model
+    from toolkit.training.experiment import train_model
 
     root = tmp_path_factory.mktemp("rated")
     data = rated_corpus(root / "ratings.jsonl")
@@ -129,7 +129,7 @@ def test_four_class_explain_explains_the_chosen_label(rated):
 
 def test_ordered_labels_must_be_numbers(tmp_path):
     from toolkit.core.errors import TrainingError
-    from toolkit.training.train import load_training_corpus
+    from toolkit.training.experiment import load_training_corpus
 
     path = tmp_path / "words.jsonl"
     path.write_text("".join(json.dumps({"text": f"text {i}", "label": lab}) + "\n"

@@ -1,6 +1,6 @@
 """Architecture search on the polarity corpus, standard split (train cv0-8, test cv9).
 
-Runs the real training path (``toolkit.training.train.fit`` + ``evaluate_fit``: 10%
+Runs the real training path (``toolkit.training.loop.fit`` + ``evaluate_fit``: 10%
 stratified validation, best epoch by validation accuracy, early stopping) for
 one architecture configuration and one or more seeds, and appends one JSON line
 per run to ``benchmarks/experiments/results.jsonl``. Tokenized texts are cached
@@ -39,7 +39,7 @@ def _install_token_cache() -> None:
     """Memoise ``tokenize_texts`` on disk, keyed by tokenizer config and texts."""
     from toolkit.training import evaluation as eval_mod
     from toolkit.training import loop as loop_mod
-    from toolkit.training import train as train_mod
+    from toolkit.training import experiment as train_mod
 
     original = train_mod.tokenize_texts
 
@@ -180,7 +180,7 @@ def _tracer(config, test):
     import numpy as np
 
     from toolkit.core import registry
-    from toolkit.training import train as train_mod
+    from toolkit.training import experiment as train_mod
 
     from toolkit.training import loop as loop_mod
 

@@ -117,7 +117,7 @@ def test_config_fields_are_checked():
 def calibrated(tmp_path_factory, request):
     """A small seeded run with out-of-fold calibration, exported."""
     from toolkit.training.export import export_model
-    from toolkit.training.train import train_model
+    from toolkit.training.experiment import train_model
 
     root = tmp_path_factory.mktemp("calibrated")
     data = learnable_corpus(root / "reviews.jsonl", n_per_label=80)
@@ -187,7 +187,7 @@ def test_bundle_round_trip_keeps_the_temperature(calibrated, tmp_path):
 
 
 def test_evaluate_reports_before_and_after(calibrated):
-    from toolkit.training.train import evaluate_model
+    from toolkit.training.experiment import evaluate_model
 
     root, metrics, _ = calibrated
     evaluated = evaluate_model(root / "model")

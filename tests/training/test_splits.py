@@ -15,7 +15,7 @@ from toolkit.cli import app
 from toolkit.core.errors import ConfigError, CorpusError
 from toolkit.training.corpus import load_corpus
 from toolkit.training.splits import data_record, resolve_splits
-from toolkit.training.train import cross_validate, evaluate_model, load_training_corpus, train_model
+from toolkit.training.experiment import cross_validate, evaluate_model, load_training_corpus, train_model
 
 from corpora import learnable_corpus, tiny_config
 

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from toolkit.cli import app
 from toolkit.training.config import Config
 from toolkit.core.errors import CorpusError, EmbeddingError, OutputExistsError
-from toolkit.training.train import cross_validate, evaluate_model, train_model
+from toolkit.training.experiment import cross_validate, evaluate_model, train_model
 
 from corpora import FILLER, NEGATIVE, POSITIVE, learnable_corpus, tiny_config  # noqa: F401
 
@@ -177,7 +177,7 @@ def test_embedding_dimension_contradicting_config(tmp_path, corpus_file, glove_f
 @pytest.mark.slow
 @pytest.mark.parametrize("where", ["fit", "write"])
 def test_interrupt_leaves_no_output_folder(tmp_path, corpus_file, monkeypatch, where):
-    import toolkit.training.train as train_module
+    import toolkit.training.experiment as train_module
 
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt

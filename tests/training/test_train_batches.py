@@ -30,7 +30,7 @@ def test_batches_are_left_alone_when_the_first_two_already_differ_or_all_are_equ
 
 def test_training_with_a_short_max_len_runs(tmp_path):
     """Regression: max_len=20 used to fail with "generator yielded (32, 17) where (None, 20) expected"."""
-    from toolkit.training.train import train_model
+    from toolkit.training.experiment import train_model
 
     data = learnable_corpus(tmp_path / "reviews.jsonl")
     metrics = train_model(tiny_config(data, epochs=1, **{"training.max_len": 20}), tmp_path / "m", progress=False)
@@ -39,7 +39,7 @@ def test_training_with_a_short_max_len_runs(tmp_path):
 
 def test_short_text_rule_holds_out_a_validation_set_for_short_texts_only(tmp_path):
     from toolkit.training.corpus import load_corpus
-    from toolkit.training.train import short_text_rule
+    from toolkit.training.experiment import short_text_rule
 
     data = learnable_corpus(tmp_path / "reviews.jsonl")
     corpus = load_corpus(data)
@@ -58,7 +58,7 @@ def test_short_text_rule_holds_out_a_validation_set_for_short_texts_only(tmp_pat
 def test_short_text_rule_is_recorded_by_training(tmp_path):
     import json
 
-    from toolkit.training.train import train_model
+    from toolkit.training.experiment import train_model
 
     data = learnable_corpus(tmp_path / "reviews.jsonl")
     metrics = train_model(tiny_config(data, epochs=1, **{"training.short_text_words": 200}), tmp_path / "m",

@@ -1,5 +1,5 @@
 """``toolkit train`` (one split or ``--cv``) and ``toolkit evaluate``: thin commands over
-:mod:`toolkit.training.train`."""
+:mod:`toolkit.training.experiment`."""
 
 from __future__ import annotations
 
@@ -129,7 +129,7 @@ def train_cmd(
     command = "toolkit " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("toolkit") else None
 
     from toolkit.core.atomic import private_tempdir
-    from toolkit.training.train import check_output_folder
+    from toolkit.training.experiment import check_output_folder
 
     # The same check train_model, the Ray engine and run_cross_validation make, made here too for a fast
     # error: before private_tempdir makes a scratch folder beside --out and TensorFlow is imported (seconds).
@@ -147,7 +147,7 @@ def train_cmd(
                                         progress=not quiet, max_failures=max_failures, timeout=timeout,
                                         test_data=config.data.test_path, command=command)
         else:
-            from toolkit.training.train import train_model
+            from toolkit.training.experiment import train_model
 
             metrics = train_model(config, out, overwrite=overwrite, progress=not quiet, command=command)
     typer.echo(format_metrics(metrics))
@@ -157,7 +157,7 @@ def train_cmd(
 def run_cross_validation(config, k: int, out: Path, overwrite: bool, progress: bool, engine: str = "local",
                          address: Optional[str] = None) -> dict:
     from toolkit.core.atomic import atomic_dir, write_json
-    from toolkit.training.train import check_output_folder, cross_validate
+    from toolkit.training.experiment import check_output_folder, cross_validate
 
     check_output_folder(out, overwrite)  # before the k fits, not after them
 
@@ -240,7 +240,7 @@ def evaluate_cmd(
     if split not in ("test", "dev", "train", "all"):
         raise ConfigError(f"--split must be test, dev, train or all, got {split!r}")
     import_tensorflow()
-    from toolkit.training.train import evaluate_model
+    from toolkit.training.experiment import evaluate_model
 
     metrics = evaluate_model(model_dir, data=data, split=split, test_data=test_data, dev_data=dev_data)
     typer.echo(json.dumps(metrics, indent=2) if as_json else format_metrics(metrics))

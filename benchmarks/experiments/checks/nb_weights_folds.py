@@ -1,6 +1,6 @@
 """One-off check, before `bag_weights` existed: the default cnn with its bag branch scaled by
 naive-Bayes weights (mode ``abs``: |log-count ratio|; ``none``: unscaled), trained through
-toolkit.training.train.fit on chosen polarity folds (seed 0).
+toolkit.training.loop.fit on chosen polarity folds (seed 0).
 
     python benchmarks/experiments/checks/nb_weights_folds.py abs|none 0,2,8
 

@@ -209,7 +209,7 @@ def _prepare_sources(config: Config, test_data: Any, tmp: Path):
     if is_streamable(d.path):
         return resolve_sources(d.path), None, None
     # A folder tree (the polarity corpus): small enough to split in memory as `toolkit train` does.
-    from toolkit.training.train import load_training_corpus, split_corpus
+    from toolkit.training.experiment import load_training_corpus, split_corpus
 
     train, test = split_corpus(config, load_training_corpus(config))
     path = tmp / "train.jsonl"
@@ -246,7 +246,7 @@ def train_distributed(config: Config, out_dir: str | os.PathLike, *, workers: in
                       on_epoch: Callable[[dict], None] | None = None, fault: dict | None = None) -> dict[str, Any]:
     """Train with ``workers`` data-parallel Ray Train workers; write the model folder; return the test metrics."""
     from toolkit.core.atomic import make_temp_dir, temp_path
-    from toolkit.training.train import check_output_folder
+    from toolkit.training.experiment import check_output_folder
 
     out_dir = Path(out_dir)
     check_output_folder(out_dir, overwrite)  # before Ray starts, not after training
@@ -330,7 +330,7 @@ def _finish(config, out_dir, stats, arch, max_len, best_weights, state, final, s
     from toolkit.training.metrics import classification_metrics
     from toolkit.training.model_folder import write_model_folder
     from toolkit.training.streaming import iter_split
-    from toolkit.training.train import model_meta, plot_history
+    from toolkit.training.experiment import model_meta, plot_history
 
     emb = registry.create("embedding", config.embedding.name, **config.embedding.options)
     tw = stats.nb_weights() if getattr(arch, "needs_token_weights", False) else None

@@ -1,7 +1,7 @@
 """Many models at once on Ray Tune: cross-validation folds and hyperparameter searches as parallel trials.
 
 ``toolkit train --cv K --engine ray`` runs the K folds as K trials
-(:func:`cross_validate_ray`, same result as :func:`toolkit.training.train.cross_validate`).
+(:func:`cross_validate_ray`, same result as :func:`toolkit.training.experiment.cross_validate`).
 ``toolkit search SPACE.toml`` (:func:`run_search`) runs a grid or random search
 over config fields; each trial is one (setting, fold) pair for the ``cv``
 objective, or one setting fitted on the training split less a stratified
@@ -51,7 +51,7 @@ RESULTS_JSON, RESULTS_CSV, BEST_TOML = "results.json", "results.csv", "best_conf
 def run_trial(trial: dict[str, Any], config_dict: dict[str, Any], corpus: Any, k: int) -> dict[str, Any]:
     """Fit and score one trial; returns its metrics (used in Tune's actors and by the local engine)."""
     from toolkit.training.corpus import k_folds, stratified_holdout
-    from toolkit.training.train import fit_fold, split_corpus
+    from toolkit.training.experiment import fit_fold, split_corpus
 
     config = Config.from_dict(config_dict).with_overrides(trial["params"]) if trial["params"] \
         else Config.from_dict(config_dict)
@@ -158,7 +158,7 @@ def cross_validate_ray(config: Config, k: int = 10, corpus: Any = None, *, addre
     """k-fold cross-validation with the folds as parallel Ray Tune trials (rows as ``cross_validate``)."""
     from toolkit.training.corpus import k_folds
     from toolkit.training.splits import check_cross_validation
-    from toolkit.training.train import load_training_corpus
+    from toolkit.training.experiment import load_training_corpus
 
     check_cross_validation(config)
     corpus = load_training_corpus(config, corpus)
@@ -288,7 +288,7 @@ def run_search(space_file: str | os.PathLike, out: str | os.PathLike, config: Co
     """Run the search of ``space_file`` over ``config``; write the results table and the best config to ``out``."""
     from toolkit.core import registry
     from toolkit.training.corpus import k_folds
-    from toolkit.training.train import load_training_corpus
+    from toolkit.training.experiment import load_training_corpus
 
     spec = read_space(space_file)
     out = Path(out)
