@@ -86,7 +86,8 @@ class TrainingConfig:
     # share, the best epoch by ``monitor`` is kept and training stops after
     # ``early_stopping`` epochs without improvement; without one, training
     # accuracy saturates and cannot rank epochs, so the epoch with the lowest
-    # training loss is kept and early stopping is off.
+    # training loss is kept and early stopping is off. A dev set (data.dev_path,
+    # or a split field's dev records) is the validation set instead: this is ignored.
     validation_share: float = 0.0
     early_stopping: int = 3  # patience in epochs; 0 turns it off
     monitor: str = "val_accuracy"
@@ -97,7 +98,7 @@ class TrainingConfig:
     # "temperature" (one scalar T, applied by the runtime as softmax(log(p) / T)),
     # "length-temperature" (T = exp(a + b log n), n = the text's model ids, fitted
     # on held-out documents and their first lines and 20-word windows) or "none".
-    # Fitted on the validation split when validation_share > 0, else on
+    # Fitted on the dev set when there is one, else the validation split when validation_share > 0, else on
     # out-of-fold predictions of calibration_folds extra fits of this config on
     # the training split (3 folds: T within 0.05 of 5 folds' on polarity, 40% of
     # the cost; each fit costs about as much as training). Default by measurement
