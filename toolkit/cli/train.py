@@ -238,7 +238,7 @@ def evaluate_cmd(
 ) -> None:
     """Evaluate a trained model on a part of its data, chosen as `toolkit train` chose it."""
     if split not in ("test", "dev", "train", "all"):
-        raise ConfigError(f"--split must be test, dev, train or all, got {split!r}")
+        raise ConfigError(f"--split must be test, train or all (of --data), or dev, got {split!r}")
     import_tensorflow()
     from toolkit.training.experiment import evaluate_model
 

@@ -188,7 +188,7 @@ def evaluate_model(model_dir: str | os.PathLike, data: str | os.PathLike | None 
     ``data``, ``test_data``, ``dev_data``: instead of the model's ``data.path``, ``data.test_path`` and
     ``data.dev_path`` (a new ``data`` drops the model's test and dev files, unless they are given too)."""
     if split not in EVALUATE_SPLITS:
-        raise TrainingError(f"unknown split {split!r}; use {', '.join(EVALUATE_SPLITS)}")
+        raise TrainingError(f"unknown split {split!r}; use test, train or all (of --data), or dev")
     model_dir = Path(model_dir)
     meta = read_model_dir(model_dir)
     model = load_keras_model(model_dir / "model.keras", meta)
