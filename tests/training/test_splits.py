@@ -377,3 +377,10 @@ def test_parquet_trains_locally(tmp_path):
     metrics = train_model(tiny_config(tmp_path / "all.parquet"), tmp_path / "m", progress=False)
     assert (metrics["n_train"], metrics["n_test"]) == (54, 6)
     assert metrics["data"]["test"]["selection"] == "cut from --data (10% of each label, seed 0)"
+
+
+def test_the_ray_engine_refuses_a_dev_set_before_starting(tmp_path, files):
+    result = CliRunner().invoke(app, ["train", "--data", str(files["train"]), "--dev-data", str(files["dev"]),
+                                      "--engine", "ray", "--out", str(tmp_path / "m")])
+    assert "--engine ray trains without a validation set" in error_line(result) and "--dev-data" in result.output
+    assert not (tmp_path / "m").exists()
