@@ -8,6 +8,8 @@ STAMP := $(VENV)/.installed-all
 PLUGIN_DIR := plugins/toolkit-fasttext
 PLUGIN_STAMP := $(VENV)/.installed-plugin-fasttext
 export TOOLKIT_POLARITY_DIR ?= $(abspath $(CURDIR)/../shared/data/review_polarity)
+export TOOLKIT_MR_DIR ?= $(abspath $(CURDIR)/../shared/data/rt-polaritydata)
+export TOOLKIT_MULTI_DOMAIN_DIR ?= $(abspath $(CURDIR)/../shared/data/multi_domain)
 export PYTHONHASHSEED := 0
 
 .PHONY: install demo test fuzz bench bench-quick default-model clean
