@@ -122,7 +122,7 @@ def write_trained_model(out: Path, policy: str = "dynamic", max_len: int = 32, m
         arch_reg = registry.lookup("architecture", architecture)
         extra = {}
         if getattr(arch_obj, "needs_token_weights", False):
-            from toolkit.training.loop import nb_token_weights
+            from toolkit.training.linear import nb_token_weights
 
             extra["token_weights"] = nb_token_weights(ids[:n_train], y[:n_train], len(vocab), len(LABELS))
         model = arch_obj.build(len(vocab), 16, None, True, max_len, LABELS, **extra)

@@ -54,7 +54,7 @@ def token_weights_for(arch, labels=LABELS) -> dict:
     """``{"token_weights": ...}`` from the synthetic corpus when the architecture needs them, else ``{}``."""
     if not getattr(arch, "needs_token_weights", False):
         return {}
-    from toolkit.training.loop import nb_token_weights
+    from toolkit.training.linear import nb_token_weights
 
     x, y = make_corpus()
     return {"token_weights": nb_token_weights([row[row > 0] for row in x], y, VOCAB, len(labels))}
@@ -284,7 +284,7 @@ def test_initial_weights_frozen_or_fine_tuned(name):
 def test_nb_bag_weights_scale_the_mean_embedding():
     """bag_weights="nb": the bag branch is the masked mean of token_weights[id] * E[id] (checked in
     numpy on a bag-only model); the weights stay fixed in training and are the NB log-count ratios."""
-    from toolkit.training.loop import nb_token_weights
+    from toolkit.training.linear import nb_token_weights
 
     # Ids 2 and 3 only in label-1 documents, 4 in both, 5 in none; alpha = 1.
     w = nb_token_weights([[2, 4], [3, 4, 4], [4]], [1, 1, 0], vocab_size=6, n_labels=2)

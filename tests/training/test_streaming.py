@@ -13,7 +13,7 @@ from corpora import learnable_corpus, tiny_config
 from toolkit.core import registry
 from toolkit.core.errors import CorpusError
 from toolkit.training.vocab_builder import build_vocab
-from toolkit.training.loop import nb_token_weights
+from toolkit.training.linear import nb_token_weights
 from toolkit.training.streaming import batch_stream, count_vocab, is_test, iter_split, resolve_sources
 
 

@@ -47,5 +47,5 @@ def register_architectures(register):
     ``token_ids`` [batch, length] and whose output is ``probabilities``
     [batch, len(labels)]. An architecture whose ``needs_token_weights`` is
     true is also passed ``token_weights=`` (float32 [vocab_size], see
-    :func:`toolkit.training.loop.nb_token_weights`).
+    :func:`toolkit.training.linear.nb_token_weights`).
     """

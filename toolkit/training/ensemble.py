@@ -85,8 +85,9 @@ def add_linear_path(config: Any, network: Any, prepared: Any, ids: Sequence[Sequ
     held out, which the network did not train on; the linear path for that choice is fitted on the
     network's own training rows ``fit_rows`` only); else :data:`DEFAULT_WEIGHT`.
     """
-    from toolkit.training.linear import fit_linear
-    from toolkit.training.loop import nb_token_weights, predict_ids
+    from toolkit.core.batching import score_batches
+    from toolkit.training.keras_io import keras_predict_fn
+    from toolkit.training.linear import fit_linear, nb_token_weights
 
     tr = config.training
     if tr.linear == "none":
@@ -106,7 +107,8 @@ def add_linear_path(config: Any, network: Any, prepared: Any, ids: Sequence[Sequ
     elif len(val_ids):
         partial = fitted(fit_rows) if len(fit_rows) < len(ids) else None
         held_linear = (partial or fitted(everything)).logits(val_ids, max_len)
-        held_network = predict_ids(network, val_ids, max_len, policy, min_len)
+        held_network = score_batches(val_ids, keras_predict_fn(network), policy=policy, max_len=max_len,
+                                     min_len=min_len)
         choice = choose_weight(held_linear, held_network, val_labels)
         weight, record["weight_from"], record["choice"] = choice["weight"], "validation documents", choice
     else:

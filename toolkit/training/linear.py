@@ -2,7 +2,7 @@
 
 NBSVM's features (Wang & Manning 2012): each distinct vocabulary id of a document (unigrams and the
 vocabulary's n-grams) counts once, scaled by its naive-Bayes weight
-(:func:`toolkit.training.loop.nb_token_weights`); scikit-learn's ``LogisticRegression`` fits them,
+(:func:`nb_token_weights`, also the fixed bag weights of the ``cnn`` architecture); scikit-learn's ``LogisticRegression`` fits them,
 with the regularisation ``C`` chosen by an inner stratified cross-validation on the training
 documents only (``LogisticRegressionCV``, log-loss). The NB scale is folded into the weights, so
 the fitted model is a table ``weights`` [vocab_size, n_labels] and a ``bias`` [n_labels]: a
@@ -25,6 +25,30 @@ from toolkit.core.errors import TrainingError
 C_GRID = (0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
 #: Inner folds for choosing C (fewer when a label has fewer documents).
 INNER_FOLDS = 5
+
+
+def nb_token_weights(ids: Sequence[Sequence[int]], labels: Sequence[int], vocab_size: int, n_labels: int,
+                     alpha: float = 1.0) -> np.ndarray:
+    """Naive-Bayes weight of each vocabulary id: the magnitude of its log-count ratio (Wang & Manning 2012).
+
+    For label *c*, ``p`` counts the documents of *c* that hold the id and ``q`` those of the other
+    labels (each once per document, plus ``alpha``); the ratio is ``log((p / |p|_1) / (q / |q|_1))``.
+    The weight is its largest magnitude over the labels (with two labels both are the same), 0 for
+    padding. float32 [vocab_size].
+    """
+    if len(ids) != len(labels):
+        raise TrainingError(f"nb_token_weights: {len(ids)} documents but {len(labels)} labels")
+    counts = np.zeros((n_labels, vocab_size), dtype=np.float64)
+    for doc, label in zip(ids, labels):
+        counts[int(label), np.unique(np.asarray(doc, dtype=np.int64))] += 1.0
+    total = counts.sum(axis=0)
+    weights = np.zeros(vocab_size, dtype=np.float64)
+    for c in range(n_labels):
+        p = counts[c] + alpha
+        q = total - counts[c] + alpha
+        weights = np.maximum(weights, np.abs(np.log(p / p.sum()) - np.log(q / q.sum())))
+    weights[0] = 0.0
+    return weights.astype(np.float32)
 
 
 @dataclass(frozen=True)

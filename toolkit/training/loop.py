@@ -22,6 +22,7 @@ from toolkit.training.vocab_builder import build_vocab
 from toolkit.training.config import Config
 from toolkit.training.corpus import Corpus, stratified_holdout
 from toolkit.training.keras_io import keras_predict_fn
+from toolkit.training.linear import nb_token_weights
 from toolkit.training.prepare import tokenize_texts
 
 
@@ -56,29 +57,6 @@ def resolve_max_len(config: Config, id_lists: Sequence[Sequence[int]], min_len: 
     if chunk > 1:  # architectures that cut the document into chunks need a multiple
         max_len = int(math.ceil(max_len / chunk) * chunk)
     return max_len
-
-def nb_token_weights(ids: Sequence[Sequence[int]], labels: Sequence[int], vocab_size: int, n_labels: int,
-                     alpha: float = 1.0) -> np.ndarray:
-    """Naive-Bayes weight of each vocabulary id: the magnitude of its log-count ratio (Wang & Manning 2012).
-
-    For label *c*, ``p`` counts the documents of *c* that hold the id and ``q`` those of the other
-    labels (each once per document, plus ``alpha``); the ratio is ``log((p / |p|_1) / (q / |q|_1))``.
-    The weight is its largest magnitude over the labels (with two labels both are the same), 0 for
-    padding. float32 [vocab_size].
-    """
-    if len(ids) != len(labels):
-        raise TrainingError(f"nb_token_weights: {len(ids)} documents but {len(labels)} labels")
-    counts = np.zeros((n_labels, vocab_size), dtype=np.float64)
-    for doc, label in zip(ids, labels):
-        counts[int(label), np.unique(np.asarray(doc, dtype=np.int64))] += 1.0
-    total = counts.sum(axis=0)
-    weights = np.zeros(vocab_size, dtype=np.float64)
-    for c in range(n_labels):
-        p = counts[c] + alpha
-        q = total - counts[c] + alpha
-        weights = np.maximum(weights, np.abs(np.log(p / p.sum()) - np.log(q / q.sum())))
-    weights[0] = 0.0
-    return weights.astype(np.float32)
 
 class BatchSequence:
     """Batches of (ids, labels) padded per batch (dynamic) or to ``max_len`` (fixed).

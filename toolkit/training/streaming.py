@@ -10,7 +10,7 @@ one record (Parquet: one record batch) at a time; nothing here holds the corpus.
   (:func:`count_chunk`) merged in order (:class:`VocabCounter`), which reproduces :func:`~toolkit.training.vocab_builder.build_vocab`
   exactly, ties included (merging first-appearance-ordered chunk counts in order keeps first
   appearances in corpus order). Per-label document frequencies, counted in the same pass, give
-  :func:`toolkit.training.loop.nb_token_weights`. One pass suffices for ``unknown="map"`` when
+  :func:`toolkit.training.linear.nb_token_weights`. One pass suffices for ``unknown="map"`` when
   ``max_size`` cuts nothing: a document holds ``<unk>`` only if it holds a token seen fewer than
   ``min_count`` times, and such tokens are tracked per document (at most ``min_count - 1`` entries
   per rare token type). ``unknown="drop"`` with n-grams needs the word counts first (a second pass,
@@ -245,7 +245,7 @@ class VocabStats:
     passes: int
 
     def nb_weights(self, alpha: float = 1.0) -> np.ndarray:
-        """:func:`toolkit.training.loop.nb_token_weights` from the counts (float32 [vocab_size])."""
+        """:func:`toolkit.training.linear.nb_token_weights` from the counts (float32 [vocab_size])."""
         counts = self.nb_counts
         total = counts.sum(axis=0)
         weights = np.zeros(counts.shape[1], dtype=np.float64)
@@ -292,7 +292,7 @@ def count_vocab(config: Any, sources: Sequence[Path], *, labels: Sequence[str] |
     """Count the vocabulary and the naive-Bayes document counts of the training documents of ``sources``.
 
     Equal to :func:`~toolkit.training.vocab_builder.build_vocab` over the tokenized training documents, and ``nb_counts`` to the
-    counts :func:`toolkit.training.loop.nb_token_weights` forms from their encoded ids.
+    counts :func:`toolkit.training.linear.nb_token_weights` forms from their encoded ids.
 
     ``count`` (a counting pass: ``(pairs_fn, tokenizer, ngrams, min_count, words=, unigrams_only=,
     chunk_docs=) -> VocabCounter``) and ``encode`` (an encoding pass: ``(pairs_fn, tokenizer, vocab,

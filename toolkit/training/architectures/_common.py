@@ -30,7 +30,7 @@ GLOBAL_POOLINGS = ("max", "avg", "max+avg", "hierarchical")
 #: ``reference`` is Dense(n_labels - 1), the first label's logit fixed at 0, -> softmax.
 LOGITS = ("per-label", "reference")
 #: Fixed per-token weightings (options ``bag_weights`` of ``cnn``, ``chunk_weights`` of
-#: ``cnn-lstm``): ``nb`` scales by :func:`toolkit.training.loop.nb_token_weights`.
+#: ``cnn-lstm``): ``nb`` scales by :func:`toolkit.training.linear.nb_token_weights`.
 TOKEN_WEIGHTINGS = ("none", "nb")
 
 
@@ -58,7 +58,7 @@ def check_token_weights(arch: str, token_weights: Any, vocab_size: int, needed: 
         return None
     if token_weights is None:
         raise ConfigError(f"architecture {arch!r}: {option} needs token_weights (one weight per vocabulary "
-                          f"id); `toolkit train` computes them from the training split (toolkit.training.loop.nb_token_weights)")
+                          f"id); `toolkit train` computes them from the training split (toolkit.training.linear.nb_token_weights)")
     w = np.asarray(token_weights, dtype=np.float32)
     if w.shape != (vocab_size,) or not np.isfinite(w).all() or (w < 0).any():
         raise ConfigError(f"architecture {arch!r}: token_weights must be {vocab_size} finite weights >= 0 "

@@ -56,7 +56,7 @@ class CNN(Architecture):
             that hold it fall across the labels; NBSVM's feature scaling, Wang
             & Manning 2012). Tokens that tell the labels apart then move the
             score more, and learn faster, than tokens spread evenly over them.
-            The trainer computes the weights (:func:`toolkit.training.loop.nb_token_weights`)
+            The trainer computes the weights (:func:`toolkit.training.linear.nb_token_weights`)
             and passes them to ``build(token_weights=...)``; the model keeps them as
             a frozen one-column embedding. ``None`` (default): ``nb`` with the
             bag branch, ``none`` without it.
