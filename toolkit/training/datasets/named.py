@@ -13,23 +13,20 @@ from dataclasses import dataclass
 
 from toolkit.core.errors import CorpusError
 from toolkit.training.datasets import mr, multi_domain, polarity
-from toolkit.training.datasets.source import NamedCorpus, corpus_dir
+from toolkit.training.datasets.source import NamedCorpus
 
 
 @dataclass(frozen=True)
 class NamedSpec:
     name: str
-    env: str
-    folder: str
-    title: str
+    env: str  # the variable naming its folder
+    folder: str  # its folder under ../shared/data
 
 
 CORPORA = {
-    "polarity": NamedSpec("polarity", polarity.ENV, polarity.FOLDER,
-                          "Pang & Lee's movie review polarity dataset v2.0: 2,000 reviews"),
-    "mr": NamedSpec("mr", mr.ENV, mr.FOLDER, "Pang & Lee's sentence polarity dataset v1.0: 10,662 snippets"),
-    "multi-domain": NamedSpec("multi-domain", multi_domain.ENV, multi_domain.FOLDER,
-                              "Blitzer et al.'s multi-domain reviews: 8,000 in books, dvd, electronics, kitchen"),
+    "polarity": NamedSpec("polarity", polarity.ENV, polarity.FOLDER),
+    "mr": NamedSpec("mr", mr.ENV, mr.FOLDER),
+    "multi-domain": NamedSpec("multi-domain", multi_domain.ENV, multi_domain.FOLDER),
 }
 NAMES = tuple(CORPORA)
 
@@ -66,9 +63,3 @@ def load_named(spec: str, *, label_field: str = "label", encoding: str = "utf-8"
     if label_field == "rating":
         name += " (rating)"
     return multi_domain.read_multi_domain(None, domains, label_field=label_field, name=name)
-
-
-def folder_of(name: str):
-    """Where the named corpus ``name`` is looked for (its variable, else ``../shared/data/<folder>``)."""
-    spec = CORPORA[name]
-    return corpus_dir(spec.env, spec.folder)
