@@ -87,8 +87,11 @@ def bag_matrix(ids: Sequence[Sequence[int]], vocab_size: int, max_len: int | Non
 
 
 def fit_linear(ids: Sequence[Sequence[int]], labels: Sequence[int], vocab_size: int, n_labels: int,
-               nb_weights: np.ndarray, max_len: int | None = None, seed: int = 0) -> LinearModel:
-    """Fit the linear path on encoded training documents (``labels``: indices into the model's labels)."""
+               nb_weights: np.ndarray, max_len: int | None = None, seed: int = 0,
+               C: float | None = None) -> LinearModel:
+    """Fit the linear path on encoded training documents (``labels``: indices into the model's labels).
+    ``C`` given: that strength, without the inner cross-validation (it was chosen on a part of these
+    documents)."""
     from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
     from sklearn.model_selection import StratifiedKFold
 
@@ -100,8 +103,10 @@ def fit_linear(ids: Sequence[Sequence[int]], labels: Sequence[int], vocab_size: 
         raise TrainingError("the linear path needs training documents of at least two labels")
     scale = np.asarray(nb_weights, dtype=np.float64)
     x = bag_matrix(ids, vocab_size, max_len).multiply(scale[None, :]).tocsr()
-    folds = int(min(INNER_FOLDS, np.bincount(y)[present].min()))
-    if folds >= 2:
+    folds = int(min(INNER_FOLDS, np.bincount(y)[present].min())) if C is None else 0
+    if C is not None:
+        C = float(C)
+    elif folds >= 2:
         inner = StratifiedKFold(folds, shuffle=True, random_state=seed)
         search = LogisticRegressionCV(Cs=list(C_GRID), cv=inner, scoring="neg_log_loss", max_iter=5000,
                                       random_state=seed).fit(x, y)
