@@ -138,3 +138,25 @@ def test_a_worker_that_dies_is_resumed_from_the_last_checkpoint(local_ray, corpu
     assert metrics["resumed_at_epochs"][0] in (2, 3)  # restarted after epoch 1 or 2's checkpoint
     assert metrics["weight_hashes"][0] == metrics["weight_hashes"][1]
     assert json.loads((tmp_path / "model" / "metrics.json").read_text())["workers"] == 2
+
+
+@pytest.mark.slow
+def test_cli_trains_into_an_output_path_of_150_characters(corpus, tmp_path):
+    """`toolkit train --engine ray` points $TMPDIR beside --out; Ray's session (and its AF_UNIX sockets, at
+    most 107 bytes) must not follow it there. A fresh process: the module's own Ray is not reused."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    room = 150 - len(str(tmp_path)) - len("/model") - 1
+    out = tmp_path / ("p" * room) / "model"
+    assert len(str(out)) == 150
+    toolkit = Path(sys.executable).parent / "toolkit"
+    result = subprocess.run([str(toolkit), "train", "--engine", "ray", "--workers", "2", "--data", str(corpus),
+                             "--out", str(out), "--epochs", "1", "--batch-size", "16", "--set", "vocab.min_count=1",
+                             "--set", "training.calibration=none", "--set", "training.short_text_words=0",
+                             "--set", "training.max_len=40", "--quiet"],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (out / "model.keras").is_file() and (out / "metrics.json").is_file()
+    assert sorted(p.name for p in out.parent.iterdir()) == ["model"]  # no scratch or checkpoints left beside it
