@@ -131,12 +131,13 @@ def score_files(
             from toolkit.serving.scoring.ray_engine import score_ray
 
             score_ray(todo, bundle_path, advance, finished, batch_rows=batch_rows, concurrency=concurrency,
-                      address=address, num_cpus=num_cpus, ship=ship, show_progress=advance.enabled, **common)
+                      address=address, num_cpus=num_cpus, ship=ship, show_progress=advance.enabled,
+                      out_dir=out_dir, **common)
         else:
             from toolkit.serving.scoring.spark import score_spark
 
             score_spark(todo, bundle_path, advance, finished, batch_rows=batch_rows, master=master, ship=ship,
-                        columns=columns, **common)
+                        columns=columns, out_dir=out_dir, **common)
     summary.seconds = time.perf_counter() - start
     io.write_success(out_dir, {**summary.to_dict(), "inputs": [str(j.source) for j in jobs]})
     return summary

@@ -1,4 +1,5 @@
-"""What every engine shares: the bundle as bytes, the runtime loaded once, score columns added to a table.
+"""What every engine shares: the bundle as bytes, the runtime loaded once, score columns added to a table,
+the paths a cluster's workers must see.
 
 Output columns, after the input's own columns (unchanged, in their order):
 
@@ -57,6 +58,18 @@ def pack_bundle(bundle: str | os.PathLike) -> bytes:
             if item.is_file():
                 tar.add(item, arcname=str(item.relative_to(path)), recursive=False)
     return buffer.getvalue()
+
+
+def cluster_needs(jobs: Sequence[Any], bundle: Path, ship: str, out_dir: Path | None) -> list[Any]:
+    """The paths a cluster's workers use: each input (read), the bundle when sent by path, the output folder."""
+    from toolkit.core.shared_storage import Need
+
+    needs = [Need("input file", str(job.source.resolve())) for job in jobs]
+    if ship == "path":
+        needs.append(Need("bundle", str(Path(bundle).resolve()), hint="or send it with --ship bytes"))
+    if out_dir is not None:
+        needs.append(Need("output folder (--out)", str(Path(out_dir).resolve()), write=True))
+    return needs
 
 
 def load_runtime(source: BundleSource, threads: int | None = None) -> Any:

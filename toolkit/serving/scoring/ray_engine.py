@@ -118,13 +118,18 @@ def read_dataset(kind: str, paths: list[str], text_field: str, include_paths: bo
 
 def score_ray(jobs: Sequence[Job], bundle: Path, advance: Callable[[int], None], done: Callable[[Job, int], None], *,
               text_field: str, label_column: str, fmt: str, batch_rows: int, concurrency: int | None,
-              address: str | None, num_cpus: int | None, ship: str, show_progress: bool = False) -> None:
-    """Score every job with Ray Data; each output is a folder of ``part-*`` files."""
+              address: str | None, num_cpus: int | None, ship: str, show_progress: bool = False,
+              out_dir: Path | None = None) -> None:
+    """Score every job with Ray Data; each output is a folder of ``part-*`` files. On a cluster (``address``),
+    every node must see the inputs and ``out_dir`` (and the bundle with ``ship="path"``): checked first."""
     from toolkit.core.ray_cluster import RaySession, import_ray
-    from toolkit.serving.scoring.core import pack_bundle
+    from toolkit.core.shared_storage import check_ray_nodes
+    from toolkit.serving.scoring.core import cluster_needs, pack_bundle
 
     ray = import_ray(("data",), "Ray Data")  # binds a local Ray to 127.0.0.1 (set before Ray is imported)
-    with RaySession(address, workers=1, num_cpus=num_cpus):
+    with RaySession(address, workers=1, num_cpus=num_cpus, client=False):
+        if address is not None:
+            check_ray_nodes(cluster_needs(jobs, bundle, ship, out_dir))
         ctx = ray.data.DataContext.get_current()
         saved = (ctx.execution_options.preserve_order, ctx.enable_progress_bars)
         ctx.execution_options.preserve_order = True

@@ -132,13 +132,20 @@ def score_frame(df: Any, udf: Any, text_field: str, labels: Sequence[str], label
 
 def score_spark(jobs: Sequence[Job], bundle: Path, advance: Callable[[int], None], done: Callable[[Job, int], None],
                 *, text_field: str, label_column: str, fmt: str, batch_rows: int, master: str, ship: str,
-                columns: dict[Path, list[str]]) -> None:
-    """Score every job; each output is the folder Spark writes (``part-*`` files, in the input's order)."""
+                columns: dict[Path, list[str]], out_dir: Path | None = None) -> None:
+    """Score every job; each output is the folder Spark writes (``part-*`` files, in the input's order).
+    On a cluster (a master that is not ``local``), the executors must see the inputs and ``out_dir``
+    (and the bundle with ``ship="path"``): checked first."""
     from pyspark.sql import SparkSession
+
+    from toolkit.core.shared_storage import check_spark_executors
+    from toolkit.serving.scoring.core import cluster_needs
 
     active = SparkSession.getActiveSession()
     spark = active or local_session(master)
     try:
+        if not spark.sparkContext.master.startswith("local"):
+            check_spark_executors(spark, cluster_needs(jobs, bundle, ship, out_dir))
         udf = sentiment_udf(bundle, batch_size=batch_rows, ship=ship)  # one function: loaded once per worker
         labels = labels_of(bundle)
         for job in jobs:
