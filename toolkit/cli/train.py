@@ -93,6 +93,9 @@ def train_cmd(
                                      "checkpoint this many times when one dies (0: fail with its error)."),
     timeout: Optional[float] = typer.Option(None, "--timeout", help="--engine ray: stop the run after this many "
                                             "seconds."),
+    storage: Optional[Path] = typer.Option(None, "--storage", help="--engine ray: Ray Train's checkpoints (every "
+                                           "node writes and reads them: shared storage on a cluster; default: beside "
+                                           "--out)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output folder."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No per-epoch progress."),
 ) -> None:
@@ -145,7 +148,7 @@ def train_cmd(
 
             metrics = train_distributed(config, out, workers=workers, address=address, overwrite=overwrite,
                                         progress=not quiet, max_failures=max_failures, timeout=timeout,
-                                        test_data=config.data.test_path, command=command)
+                                        storage=storage, test_data=config.data.test_path, command=command)
         else:
             from toolkit.training.experiment import train_model
 

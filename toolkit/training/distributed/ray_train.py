@@ -72,7 +72,15 @@ def _load_arrays(path: Path) -> list[np.ndarray]:
 
 
 def train_worker(cfg: dict[str, Any]) -> None:
-    """The per-worker training function (runs in each Ray Train worker)."""
+    """The per-worker training function (runs in each Ray Train worker): TensorFlow's scratch files in a
+    folder of this worker's own, removed at the end (:mod:`toolkit.training.distributed.scratch`)."""
+    from toolkit.training.distributed.scratch import worker_scratch
+
+    with worker_scratch():
+        _train_worker(cfg)
+
+
+def _train_worker(cfg: dict[str, Any]) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import ray.train as rt
     import tensorflow as tf
@@ -219,6 +227,19 @@ def _prepare_sources(config: Config, test_data: Any, tmp: Path):
     return [path], 0.0, [(doc.text, doc.label) for doc in test]
 
 
+def cluster_needs(sources: Sequence[Path], storage: Path, scratch: Path) -> list[Any]:
+    """What every node of a cluster must see: the training files (read by the workers, and counted by Ray
+    Data on any node) and the checkpoint folder (written by rank 0, read back by the driver)."""
+    from toolkit.core.shared_storage import Need
+
+    split_here = "; it is the training split of a folder corpus, written beside --out: put --out there too"
+    needs = [Need("training file", str(Path(p).resolve()),
+                  hint=split_here if Path(p).resolve().is_relative_to(scratch.resolve()) else "") for p in sources]
+    needs.append(Need("checkpoint folder", str(storage.resolve()), write=True,
+                      hint="pass --storage DIR on shared storage (default: beside --out)"))
+    return needs
+
+
 def _fit_with_timeout(trainer: Any, timeout: float | None):
     box: dict[str, Any] = {}
 
@@ -261,7 +282,9 @@ def train_distributed(config: Config, out_dir: str | os.PathLike, *, workers: in
     import_ray()
     from ray.train import FailureConfig, RunConfig, ScalingConfig
     from toolkit.core import registry
+    from toolkit.core.shared_storage import check_ray_nodes
     from toolkit.training.distributed.ray_data import count_vocab_ray
+    from toolkit.training.distributed.scratch import sweep_nodes
 
     t0 = time.perf_counter()
     arch = registry.create("architecture", config.architecture.name, **config.architecture.options)
@@ -273,6 +296,9 @@ def train_distributed(config: Config, out_dir: str | os.PathLike, *, workers: in
     try:
         sources, test_share, test_docs = _prepare_sources(config, test_data, tmp)
         with RaySession(address, workers):
+            if address is not None:  # a cluster: every node reads the sources and writes checkpoints itself
+                storage_path.mkdir(parents=True, exist_ok=True)
+                check_ray_nodes(cluster_needs(sources, storage_path, tmp))
             stats = count_vocab_ray(config, sources, test_share=test_share)
             if len(stats.vocab) <= 2:
                 raise TrainingError(f"the vocabulary is empty after cleaning (min_count={config.vocab.min_count}); "
@@ -302,6 +328,8 @@ def train_distributed(config: Config, out_dir: str | os.PathLike, *, workers: in
                 raise
             except Exception as exc:
                 raise TrainingError(f"data-parallel training failed: {failure_summary(exc)}") from exc
+            finally:
+                sweep_nodes()  # the scratch folders of workers Ray killed (a failure, a timeout)
             if getattr(result, "error", None) is not None:
                 raise TrainingError(f"data-parallel training failed: {failure_summary(result.error)}")
             if result.checkpoint is None:

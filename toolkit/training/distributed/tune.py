@@ -72,12 +72,16 @@ def _tune_trainable(params: dict[str, Any], config_dict=None, corpus=None, k=Non
     import tensorflow as tf
     from ray import tune
 
+    from toolkit.training.distributed.scratch import worker_scratch
+
     try:  # one TensorFlow thread per trial: trials run side by side, one per CPU
         tf.config.threading.set_intra_op_parallelism_threads(1)
         tf.config.threading.set_inter_op_parallelism_threads(1)
     except RuntimeError:  # a reused actor: TensorFlow is initialised already
         pass
-    tune.report(run_trial(params["trial"], config_dict, corpus, k))
+    with worker_scratch():  # TensorFlow's scratch files: removed after the trial, on whichever node it ran
+        metrics = run_trial(params["trial"], config_dict, corpus, k)
+    tune.report(metrics)
 
 
 def _trial_key(params: dict[str, Any], fold: int | None) -> str:
@@ -116,6 +120,8 @@ def run_trials(trials: list[dict[str, Any]], config: Config, corpus: Any, k: int
     import_ray()
     from ray import tune
 
+    from toolkit.training.distributed.scratch import sweep_nodes
+
     class Collect(tune.Callback):
         def on_trial_complete(self, iteration, trials, trial, **info):
             if trial.last_result and "accuracy" in trial.last_result:
@@ -140,6 +146,7 @@ def run_trials(trials: list[dict[str, Any]], config: Config, corpus: Any, k: int
         try:
             grid = tuner.fit()
         finally:
+            sweep_nodes()  # the scratch folders of trials Ray killed
             if own_storage:  # Tune's experiment folder: the results table is what is kept
                 shutil.rmtree(storage, ignore_errors=True)
         for result in grid:
