@@ -133,3 +133,50 @@ def test_padding_policies():
     assert pad(seqs, 10).dtype == np.int32
     with pytest.raises(VocabError, match="policy"):
         pad(seqs, 10, "ragged")
+
+
+def _ngram_vocab() -> Vocab:
+    # "x_y" is a word holding the joiner; "lost_word" is a bigram whose second word is not in the vocabulary.
+    return Vocab([PAD, UNK, "not", "good", "film", "x_y", "x", "y", "not_good", "good_film", "lost_word", "x_y_film"],
+                 ngrams=2)
+
+
+def test_bigram_index_file_round_trip(tmp_path):
+    built = _ngram_vocab()
+    built.to_file(tmp_path / "vocab.txt")
+    built.save_bigram_index(tmp_path / "vocab.npz", "cafe")
+    loaded = Vocab.from_file(tmp_path / "vocab.txt", ngrams=2, index=tmp_path / "vocab.npz", source_sha256="cafe")
+    assert loaded._pairs is not None, "the index was read, not left to be built on first use"
+    keys, ids, orphans = built._bigram_index()
+    np.testing.assert_array_equal(loaded._pairs[0], keys)
+    np.testing.assert_array_equal(loaded._pairs[1], ids)
+    assert loaded._pairs[2] is orphans is True
+    docs = [["not", "good", "film"], ["lost", "word"], ["x_y", "film", "x", "y"], ["good"], []]
+    assert loaded.encode_many(docs) == built.encode_many(docs) == [_encode_by_strings(built, d) for d in docs]
+    assert not [p.name for p in tmp_path.iterdir() if p.name not in ("vocab.txt", "vocab.npz")]
+
+
+def test_bigram_index_file_that_does_not_belong_is_refused(tmp_path):
+    vocab = _ngram_vocab()
+    vocab.save_bigram_index(tmp_path / "vocab.npz", "cafe")
+    with pytest.raises(VocabError, match=r"vocab.npz was built from a vocab.txt with sha256 cafe.*not this one"):
+        _ngram_vocab().load_bigram_index(tmp_path / "vocab.npz", "beef")
+    other = Vocab(vocab.tokens + ["extra"], ngrams=2)
+    with pytest.raises(VocabError, match=r"vocab.npz is for a vocabulary of 12 tokens, vocab.txt has 13"):
+        other.load_bigram_index(tmp_path / "vocab.npz")
+    (tmp_path / "junk.npz").write_bytes(b"not a zip file")
+    with pytest.raises(VocabError, match=r"junk.npz cannot be read"):
+        vocab.load_bigram_index(tmp_path / "junk.npz")
+    keys, ids, _ = vocab._bigram_index()
+    np.savez(tmp_path / "bad.npz", format=1, size=12, source_sha256="cafe", keys=keys[::-1].copy(), ids=ids,
+             orphans=np.asarray(True))
+    with pytest.raises(VocabError, match=r"bad.npz: keys unsorted or ids out of range"):
+        vocab.load_bigram_index(tmp_path / "bad.npz")
+    np.savez(tmp_path / "short.npz", format=1, size=12)
+    with pytest.raises(VocabError, match=r"short.npz lacks source_sha256, keys, ids, orphans"):
+        vocab.load_bigram_index(tmp_path / "short.npz")
+
+
+def test_duplicate_tokens_are_named():
+    with pytest.raises(VocabError, match=r"token 'a' appears twice in the vocabulary \(ids 2 and 4\)"):
+        Vocab([PAD, UNK, "a", "b", "a"])

@@ -445,3 +445,36 @@ def test_predict_file_errors(tmp_path, dyn_bundle):
         predict_file(dyn_bundle, bad_csv, out)
     assert out.read_text() == "keep"
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+# ---------------------------------------------------------------------------
+# vocab.npz: the bigram index written by export (older bundles build it on first use)
+# ---------------------------------------------------------------------------
+def _with_vocab_index(bundle: Path, vocab_txt: Path | None = None) -> Path:
+    from toolkit.core.vocab import Vocab
+
+    Vocab.from_file(vocab_txt or bundle / "vocab.txt").save_bigram_index(bundle / "vocab.npz",
+                                                                         sha256_file(vocab_txt or bundle / "vocab.txt"))
+    meta = json.loads((bundle / "bundle.json").read_text())
+    finalize_bundle(bundle, meta)
+    return bundle
+
+
+def test_vocab_index_is_read_at_load_and_scores_as_without(tmp_path):
+    old = mf.make_onnx_bundle(tmp_path / "old", vocab={"size": len(mf.TOY_VOCAB), "ngrams": 2})
+    new = _with_vocab_index(mf.make_onnx_bundle(tmp_path / "new", vocab={"size": len(mf.TOY_VOCAB), "ngrams": 2}))
+    assert "vocab.npz" in read_bundle(new).files and "vocab.npz" not in read_bundle(old).files
+    rt_old, rt_new = Runtime.load(old), Runtime.load(new)
+    assert rt_old.vocab._pairs is None, "an older bundle builds its index on first use"
+    assert rt_new.vocab._pairs is not None, "a bundle with vocab.npz reads it at load"
+    texts = [" ".join(mf.TOY_VOCAB[2:]), "good bad " * 5, "", "unknown words only"]
+    np.testing.assert_array_equal(rt_new.score(texts), rt_old.score(texts))
+
+
+def test_vocab_index_of_another_vocabulary_is_refused(tmp_path):
+    other = tmp_path / "other.txt"
+    other.write_text("\n".join(mf.TOY_VOCAB + ["extra"]) + "\n", encoding="utf-8")
+    bundle = _with_vocab_index(mf.make_onnx_bundle(tmp_path / "b"), vocab_txt=other)
+    with pytest.raises(BundleError, match=r"bundle .*b: bigram index .*vocab.npz is for a vocabulary of "
+                                          rf"{len(mf.TOY_VOCAB) + 1} tokens, vocab.txt has {len(mf.TOY_VOCAB)}"):
+        Runtime.load(bundle)

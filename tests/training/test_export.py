@@ -77,7 +77,7 @@ def test_bundle_files_checksums_and_metadata(exported):
     assert set(meta["versions"]) >= {"toolkit", "tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime"}
     assert meta["created"] and meta["export_command"].startswith("toolkit export ")
     # checksums and sizes of every other file
-    assert set(meta["files"]) == {"model.onnx", "vocab.txt", "README.md"}
+    assert set(meta["files"]) == {"model.onnx", "vocab.txt", "vocab.npz", "README.md"}
     for fname, digest in meta["files"].items():
         assert sha256_file(bundle / fname) == digest
         assert meta["file_sizes"][fname] == (bundle / fname).stat().st_size
@@ -301,3 +301,24 @@ def test_quantize_int8_refused_when_accuracy_drops(tmp_path, monkeypatch, cnn_di
     assert q["applied"] is False and "accuracy dropped" in q["reason"]
     assert meta["file_sizes"]["model.onnx"] == q["size_fp32"]
     assert "not applied" in (bundle / "README.md").read_text()
+
+
+def test_vocab_index_added_to_an_older_bundle(tmp_path):
+    """python -m toolkit.training.export.vocab_index: vocab.npz written, bundle.json finalised again, same scores."""
+    from toolkit.core.bundle import read_bundle
+    from toolkit.training.export.vocab_index import add_vocab_index, main
+
+    bundle = mf.make_onnx_bundle(tmp_path / "b", vocab={"size": len(mf.TOY_VOCAB), "ngrams": 2})
+    before = read_bundle(bundle)
+    texts = [" ".join(mf.TOY_VOCAB[2:]), "good bad " * 5, ""]
+    scores = Runtime.load(bundle).score(texts)
+    meta = add_vocab_index(bundle)
+    after = read_bundle(bundle)  # every checksum verified
+    assert set(after.files) == set(before.files) | {"vocab.npz"} and after.bundle_id == meta["bundle_id"]
+    assert {k: v for k, v in after.files.items() if k != "vocab.npz"} == before.files
+    rt = Runtime.load(bundle)
+    assert rt.vocab._pairs is not None
+    np.testing.assert_array_equal(rt.score(texts), scores)
+    (bundle / "vocab.txt").write_text("changed\n")
+    assert main([str(bundle)]) == 1  # a damaged bundle is refused, not blessed with new checksums
+    assert read_bundle(bundle, verify=False).bundle_id == meta["bundle_id"]

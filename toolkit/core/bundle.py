@@ -7,6 +7,8 @@ A bundle is a folder (see ``docs/formats.md``)::
 
     model.onnx    input token_ids int32 [batch, length], output probabilities
     vocab.txt     one token per line, in id order
+    vocab.npz     the vocabulary's bigram index, as arrays (optional: older bundles
+                  lack it and the runtime builds it on first use)
     README.md     the model card
     bundle.json   everything serving needs, the sha256 of every other file, and
                   the bundle id: a sha256 over all of bundle.json's other fields
@@ -46,6 +48,8 @@ BUNDLE_ID_SINCE = 2
 BUNDLE_JSON = "bundle.json"
 MODEL_FILE = "model.onnx"
 VOCAB_FILE = "vocab.txt"
+#: The bigram index of ``vocab.txt`` (:meth:`toolkit.core.vocab.Vocab.save_bigram_index`); optional.
+VOCAB_INDEX_FILE = "vocab.npz"
 CARD_FILE = "README.md"
 #: Files every bundle must hold (besides bundle.json) and list in ``files``.
 REQUIRED_FILES = (MODEL_FILE, VOCAB_FILE)
@@ -134,6 +138,11 @@ class BundleInfo:
     @property
     def vocab_path(self) -> Path:
         return self.path / VOCAB_FILE
+
+    @property
+    def vocab_index_path(self) -> Path | None:
+        """``vocab.npz`` when the bundle lists it (bundles exported before it existed do not)."""
+        return self.path / VOCAB_INDEX_FILE if VOCAB_INDEX_FILE in self.files else None
 
     @property
     def name(self) -> str:

@@ -15,18 +15,24 @@ n-grams are formed, and unknown n-grams too, so a document is the sequence of
 its known words (the classic Keras tutorials' ``[w for w in tokens if w in
 vocab]`` filter) and never holds id 1. This setting travels with the
 vocabulary too.
+
+The bigram index (which vocabulary ids pair into which bigram id) is built from
+the tokens in a Python loop on first use (~0.15 s for 133,000 tokens); export
+saves it beside ``vocab.txt`` as ``vocab.npz`` (:meth:`Vocab.save_bigram_index`)
+and the runtime reads it back in about a millisecond (:meth:`Vocab.load_bigram_index`).
 """
 
 from __future__ import annotations
 
 import os
+import zipfile
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
 from toolkit.core.errors import VocabError
-from toolkit.core.atomic import temp_file
+from toolkit.core.atomic import _umask, temp_file
 
 PAD = "<pad>"
 UNK = "<unk>"
@@ -34,6 +40,21 @@ PAD_ID = 0
 UNK_ID = 1
 NGRAM_JOINER = "_"
 UNKNOWN_POLICIES = ("map", "drop")
+
+
+#: Version of the bigram-index file (``vocab.npz``) :meth:`Vocab.save_bigram_index` writes.
+INDEX_FORMAT = 1
+_INDEX_FIELDS = ("format", "size", "source_sha256", "keys", "ids", "orphans")
+
+
+def _first_duplicate(tokens: Sequence[str]) -> int:
+    """Position of the first token seen before (the error path of a duplicate check done in C)."""
+    seen: set[str] = set()
+    for i, tok in enumerate(tokens):
+        if tok in seen:
+            return i
+        seen.add(tok)
+    raise ValueError("no duplicate")
 
 
 def check_unknown(unknown: object) -> str:
@@ -56,18 +77,21 @@ def add_ngrams(tokens: Sequence[str], ngrams: int = 1) -> list[str]:
 class Vocab:
     """A token <-> id mapping with reserved padding (0) and OOV (1) ids."""
 
-    def __init__(self, tokens: Sequence[str], ngrams: int = 1, unknown: str = "map"):
+    def __init__(self, tokens: Sequence[str], ngrams: int = 1, unknown: str = "map", *,
+                 _index: dict[str, int] | None = None):
         self.unknown = check_unknown(unknown)
         tokens = list(tokens)
         if tokens[:2] != [PAD, UNK]:
             tokens = [PAD, UNK] + [t for t in tokens if t not in (PAD, UNK)]
+            _index = None
         self.tokens: list[str] = tokens
         self.ngrams = ngrams
-        self.index: dict[str, int] = {}
-        for i, tok in enumerate(tokens):
-            if tok in self.index:
-                raise VocabError(f"token {tok!r} appears twice in the vocabulary (ids {self.index[tok]} and {i})")
-            self.index[tok] = i
+        # Built in C (no Python loop over the tokens); ``_index``: from_file's, already built and checked.
+        self.index: dict[str, int] = dict(zip(tokens, range(len(tokens)))) if _index is None else _index
+        if len(self.index) != len(tokens):
+            first = _first_duplicate(tokens)
+            raise VocabError(f"token {tokens[first]!r} appears twice in the vocabulary (ids "
+                             f"{tokens.index(tokens[first])} and {first})")
         self._pairs: tuple[np.ndarray, np.ndarray, bool] | None = None
 
     # -- mapping ----------------------------------------------------------
@@ -157,6 +181,68 @@ class Vocab:
                            orphans)
         return self._pairs
 
+    # -- the bigram index as a file (vocab.npz) ---------------------------------
+    def save_bigram_index(self, path: str | os.PathLike, source_sha256: str) -> None:
+        """Write the bigram index (:meth:`_bigram_index`) to ``path`` (``vocab.npz``, atomically), tied
+        to the ``vocab.txt`` it was built from by that file's sha256 (``source_sha256``).
+
+        An uncompressed ``.npz`` of plain arrays (no pickles): ``format`` (1), ``size`` (the number of
+        tokens), ``source_sha256``, ``keys`` (int64, sorted), ``ids`` (int64) and ``orphans`` (bool).
+        Reading it back (:meth:`load_bigram_index`) takes about a millisecond where building the index
+        loops over every token in Python (~0.15 s for 133,000 tokens)."""
+        keys, ids, orphans = self._bigram_index()
+        path = Path(path)
+        fd, tmp = temp_file(path)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.savez(fh, format=np.asarray(INDEX_FORMAT), size=np.asarray(len(self.tokens), dtype=np.int64),
+                         source_sha256=np.asarray(str(source_sha256)), keys=keys, ids=ids,
+                         orphans=np.asarray(bool(orphans)))
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600: give it an ordinary file's permissions
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+    def load_bigram_index(self, path: str | os.PathLike, source_sha256: str | None = None) -> None:
+        """Use the bigram index saved in ``path`` by :meth:`save_bigram_index` instead of building it.
+
+        Checked (vectorised) to belong to this vocabulary: its size, the sha256 of the ``vocab.txt``
+        it was built from (when ``source_sha256`` is given), sorted keys, ids in range.
+
+        Raises:
+            VocabError: naming the file and what does not fit.
+        """
+        path = Path(path)
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                fields = {name: data[name] for name in data.files}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            raise VocabError(f"bigram index {path} cannot be read ({exc}); is this a toolkit vocab.npz?") from exc
+        missing = [name for name in _INDEX_FIELDS if name not in fields]
+        if missing:
+            raise VocabError(f"bigram index {path} lacks {', '.join(missing)}; is this a toolkit vocab.npz?")
+        fmt, size, source = fields["format"], fields["size"], fields["source_sha256"]
+        if fmt.shape or fmt.dtype.kind not in "iu" or int(fmt) != INDEX_FORMAT:
+            raise VocabError(f"bigram index {path}: format {fmt.tolist()!r}, this toolkit reads format {INDEX_FORMAT}")
+        if size.shape or size.dtype.kind not in "iu" or int(size) != len(self.tokens):
+            raise VocabError(f"bigram index {path} is for a vocabulary of {size.tolist()!r} tokens, vocab.txt has "
+                             f"{len(self.tokens)}: the files do not belong together")
+        if source_sha256 is not None and (source.shape or str(source) != source_sha256):
+            raise VocabError(f"bigram index {path} was built from a vocab.txt with sha256 {str(source)[:12]}..., "
+                             f"not this one ({source_sha256[:12]}...): the files do not belong together")
+        keys, ids, orphans = fields["keys"], fields["ids"], fields["orphans"]
+        size = len(self.tokens)
+        if (keys.dtype != np.int64 or ids.dtype != np.int64 or keys.ndim != 1 or keys.shape != ids.shape
+                or orphans.dtype != np.bool_ or orphans.shape):
+            raise VocabError(f"bigram index {path}: 'keys' and 'ids' must be int64 arrays of one length and "
+                             f"'orphans' one bool")
+        if len(keys) and (bool((keys[1:] < keys[:-1]).any()) or int(keys[0]) < 0 or int(keys[-1]) >= size * size
+                          or int(ids.min()) <= UNK_ID or int(ids.max()) >= size):
+            raise VocabError(f"bigram index {path}: keys unsorted or ids out of range 2..{size - 1}")
+        self._pairs = (keys, ids, bool(orphans))
+
     def _bigram_ids(self, unigram: np.ndarray, word: Callable[[int], str]) -> np.ndarray:
         """Ids of the bigrams of a document whose unigram ids are ``unigram``.
 
@@ -225,7 +311,10 @@ class Vocab:
             raise
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike, ngrams: int = 1, unknown: str = "map") -> "Vocab":
+    def from_file(cls, path: str | os.PathLike, ngrams: int = 1, unknown: str = "map",
+                  index: str | os.PathLike | None = None, source_sha256: str | None = None) -> "Vocab":
+        """Read ``vocab.txt`` (checks run in C: no Python loop over its lines); with ``index``, the
+        bigram index too (:meth:`load_bigram_index`), else it is built on first use."""
         path = Path(path)
         if not path.is_file():
             raise VocabError(f"vocabulary file {path} does not exist")
@@ -237,12 +326,14 @@ class Vocab:
             lines.pop()
         if lines[:2] != [PAD, UNK]:
             raise VocabError(f"{path}: line 1 must be {PAD!r} and line 2 {UNK!r}; is this a toolkit vocab.txt?")
-        for lineno, tok in enumerate(lines, start=1):
-            if not tok:
-                raise VocabError(f"{path}, line {lineno}: empty token")
-        seen: dict[str, int] = {}
-        for lineno, tok in enumerate(lines, start=1):
-            if tok in seen:
-                raise VocabError(f"{path}, line {lineno}: token {tok!r} already on line {seen[tok]}")
-            seen[tok] = lineno
-        return cls(lines, ngrams=ngrams, unknown=unknown)
+        if "" in lines:
+            raise VocabError(f"{path}, line {lines.index('') + 1}: empty token")
+        ids = dict(zip(lines, range(len(lines))))
+        if len(ids) != len(lines):
+            first = _first_duplicate(lines)
+            raise VocabError(f"{path}, line {first + 1}: token {lines[first]!r} already on line "
+                             f"{lines.index(lines[first]) + 1}")
+        vocab = cls(lines, ngrams=ngrams, unknown=unknown, _index=ids)
+        if index is not None:
+            vocab.load_bigram_index(index, source_sha256)
+        return vocab

@@ -45,7 +45,7 @@ import numpy as np
 
 from toolkit.core.errors import BundleError, ConfigError, ToolkitError, VocabError
 from toolkit.core.batching import DEFAULT_BATCH_SIZE, empty_width, score_batches
-from toolkit.core.bundle import INPUT_NAME, OUTPUT_NAME, BundleInfo, read_bundle
+from toolkit.core.bundle import INPUT_NAME, OUTPUT_NAME, VOCAB_FILE, BundleInfo, read_bundle
 from toolkit.core.calibration import Calibration
 from toolkit.serving.doc_encoding import DocEncoder, can_encode_docs
 from toolkit.core.vocab import Vocab
@@ -147,7 +147,9 @@ class Runtime:
                 f"({tok['config']!r}; made with {tok.get('distribution', '?')} {tok.get('version', '?')}): {exc.message}"
             ) from exc
         try:
-            vocab = Vocab.from_file(info.vocab_path, ngrams=info.ngrams, unknown=info.unknown)
+            # vocab.npz (the bigram index) when the bundle has it; an older bundle's is built on first use.
+            vocab = Vocab.from_file(info.vocab_path, ngrams=info.ngrams, unknown=info.unknown,
+                                    index=info.vocab_index_path, source_sha256=info.files[VOCAB_FILE].lower())
         except VocabError as exc:
             raise BundleError(f"bundle {info.path}: {exc.message}") from exc
         recorded = (info.meta.get("vocab") or {}).get("size")

@@ -22,7 +22,7 @@ passes; the bundle appears under its final name only when complete):
 5. optionally quantizes (``quantize="int8"``: onnxruntime dynamic
    quantization of the embedding tables), keeping the int8 model only if test accuracy drops by at most
    one point;
-6. writes ``model.onnx``, ``vocab.txt``, ``README.md`` (model card) and
+6. writes ``model.onnx``, ``vocab.txt``, ``vocab.npz`` (its bigram index), ``README.md`` (model card) and
    ``bundle.json`` (checksums last) into a temporary folder, re-reads it as
    the runtime would, and renames it into place.
 """
@@ -41,7 +41,9 @@ import numpy as np
 from toolkit.core.errors import ExportError, OutputExistsError
 from toolkit.core.options import check_int
 from toolkit.core.atomic import atomic_dir, check_parent_writable, refuse_existing
-from toolkit.core.bundle import BUNDLE_JSON, CARD_FILE, MODEL_FILE, VOCAB_FILE, finalize_bundle
+from toolkit.core.bundle import (BUNDLE_JSON, CARD_FILE, MODEL_FILE, VOCAB_FILE, VOCAB_INDEX_FILE,
+                                 finalize_bundle, sha256_file)
+from toolkit.core.vocab import Vocab
 from toolkit.training.export.card import bundle_meta, model_card
 from toolkit.training.export.convert import MIN_OPSET, check_onnx, convert_to_onnx, rewrite_graph
 from toolkit.training.export.parity import (
@@ -160,6 +162,8 @@ def export_model(
                 model_path = q_path
         shutil.move(str(model_path), str(tmp / MODEL_FILE))
         shutil.copyfile(model_dir / VOCAB_FILE, tmp / VOCAB_FILE)
+        # The bigram index, built here once so the runtime reads it instead of building it at every start.
+        Vocab.from_file(tmp / VOCAB_FILE).save_bigram_index(tmp / VOCAB_INDEX_FILE, sha256_file(tmp / VOCAB_FILE))
         shutil.rmtree(work)
 
         bundle_meta_ = bundle_meta(
