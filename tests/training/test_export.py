@@ -61,7 +61,8 @@ def leftovers(parent: Path) -> list[str]:
 # ---------------------------------------------------------------------------
 def test_bundle_files_checksums_and_metadata(exported):
     name, model_dir, bundle = exported
-    assert sorted(p.name for p in bundle.iterdir()) == ["README.md", "bundle.json", "model.onnx", "vocab.txt"]
+    assert sorted(p.name for p in bundle.iterdir()) == ["README.md", "bundle.json", "model.onnx", "vocab.npz",
+                                                         "vocab.txt"]
     assert leftovers(bundle.parent) == []
     meta = json.loads((bundle / "bundle.json").read_text())
     model_json = json.loads((model_dir / "model.json").read_text())
