@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from toolkit.core.bundle import BUNDLE_JSON, INPUT_NAME, MODEL_FILE, OUTPUT_NAME, VOCAB_FILE, read_bundle, sha256_file
+from toolkit.core.bundle import (BUNDLE_JSON, INPUT_NAME, MODEL_FILE, OUTPUT_NAME, VOCAB_FILE, VOCAB_INDEX_FILE,
+                                 read_bundle, sha256_file)
 from toolkit.training.splits import describe_part
 
 
@@ -199,7 +200,8 @@ def model_card(meta: dict[str, Any], model_dir: Path) -> str:
     lines.append("Versions at export: " + ", ".join(f"{k} {v}" for k, v in versions.items()) + ".")
     lines.append("")
     lines.append(
-        f"Files: `{MODEL_FILE}`, `{VOCAB_FILE}`, this card; their sha256 are in `{BUNDLE_JSON}`, and the runtime "
+        f"Files: `{MODEL_FILE}`, `{VOCAB_FILE}`, `{VOCAB_INDEX_FILE}` (its bigram index), this card; their sha256 "
+        f"are in `{BUNDLE_JSON}`, and the runtime "
         f"refuses a bundle whose files do not match."
     )
     return "\n".join(lines) + "\n"
