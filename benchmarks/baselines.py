@@ -3,6 +3,7 @@
     python -m benchmarks.baselines                  # every row (tens of minutes on 2 cores)
     python -m benchmarks.baselines --rows mr,books  # some rows; the others keep their last figures
     python -m benchmarks.baselines --render         # RESULTS table from benchmarks/results_baselines.json
+    python -m benchmarks.run --only baselines       # as a part of `make bench` (--quick: two domains only)
 
 Systems (each trained on the training part only, scored on the test part):
 
@@ -26,6 +27,7 @@ import argparse
 import json
 import os
 import time
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -180,13 +182,28 @@ def render(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def markdown(results: dict[str, Any]) -> list[str]:
+    """The section of RESULTS.md (``benchmarks.run``'s module parts)."""
+    return ["Every system trained on the training part only and scored on the test part of the same split "
+            "(`python -m benchmarks.baselines`; systems and rows in its docstring).", "", *render(results).splitlines()]
+
+
+QUICK_ROWS = "books,electronics"
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", default="", help="comma-separated rows (default: all)")
     parser.add_argument("--systems", default=",".join(SYSTEMS))
     parser.add_argument("--render", action="store_true", help="print the table of the saved results")
+    parser.add_argument("--quick", action="store_true", help=f"only the rows {QUICK_ROWS}")
+    parser.add_argument("--out", default=str(RESULTS), help="the results JSON (kept between runs: rows not run "
+                                                            "keep their figures)")
     args = parser.parse_args(argv)
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"rows": {}}
+    out = Path(args.out)
+    if args.quick and not args.rows:
+        args.rows = QUICK_ROWS
+    results = json.loads(out.read_text()) if out.exists() else {"rows": {}}
     if not args.render:
         table = rows()
         chosen = [r for r in args.rows.split(",") if r] or list(table)
@@ -203,7 +220,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             results["machine"] = machine_info()
             from toolkit.core.atomic import write_json
 
-            write_json(RESULTS, results)
+            write_json(out, results)
     print(render(results))
 
 

@@ -11,7 +11,8 @@ coldstart (the component's cold start before and after the layout change, vs spa
 trust (calibration, short texts, explanations: benchmarks/trust.py), http (load test of
 `toolkit serve`: benchmarks/load_http.py), scoring (`toolkit score` engines:
 benchmarks/scale_scoring.py), training_scale (Ray Train workers and memory:
-benchmarks/scale_training.py). The 10-fold CV runs its folds as Ray Tune trials.
+benchmarks/scale_training.py), baselines (default training beside NB-weighted logistic regression and spaCy
+textcat bow on every corpus shape: benchmarks/baselines.py). The 10-fold CV runs its folds as Ray Tune trials.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from .common import BENCH_DIR, REPO, WORK_DIR, machine_info, mean_std  # noqa: E402
 
-PARTS = ("accuracy", "inference", "spacy", "scaling", "cv", "coldstart", "trust", "http", "scoring", "training_scale")
+PARTS = ("accuracy", "inference", "spacy", "scaling", "cv", "coldstart", "trust", "http", "scoring", "training_scale",
+         "baselines")
 RESULTS_JSON = BENCH_DIR / "results.json"
 TEXTCAT_BOW_DIR = WORK_DIR / "textcat-bow"  # the bow peer of seed 0, reused by the spacy part
 TEXTCAT_ENSEMBLE_DIR = WORK_DIR / "textcat-ensemble"
@@ -286,6 +288,8 @@ MODULE_PARTS: dict[str, tuple[str, list[str], list[str], str]] = {
     "scoring": ("benchmarks.scale_scoring", [], ["--quick"], "Scoring at scale"),
     "training_scale": ("benchmarks.scale_training", ["--parts", "parallel,memory"],
                        ["--quick", "--parts", "parallel,memory"], "Training at scale"),
+    "baselines": ("benchmarks.baselines", [], ["--quick"],
+                  "Default training against simple baselines: every corpus shape, the same splits"),
 }
 
 
@@ -323,6 +327,10 @@ def part_scoring(results: dict, quick: bool) -> None:
 
 def part_training_scale(results: dict, quick: bool) -> None:
     _module_part("training_scale", results, quick)
+
+
+def part_baselines(results: dict, quick: bool) -> None:
+    _module_part("baselines", results, quick)
 
 
 def main(argv: list[str] | None = None) -> None:
