@@ -12,7 +12,7 @@ export TOOLKIT_MR_DIR ?= $(abspath $(CURDIR)/../shared/data/rt-polaritydata)
 export TOOLKIT_MULTI_DOMAIN_DIR ?= $(abspath $(CURDIR)/../shared/data/multi_domain)
 export PYTHONHASHSEED := 0
 
-.PHONY: install demo test fuzz bench bench-quick default-model clean
+.PHONY: install demo test test-cluster fuzz bench bench-quick default-model clean
 
 install: $(STAMP)
 
@@ -39,9 +39,18 @@ else
 	$(BIN)/python -m toolkit.cli.demo build/demo/bundle
 endif
 
+# tests/cluster is skipped here (with its reason in the summary): it takes about 7 minutes, so it runs
+# in `make test-cluster` only.
 test: $(STAMP) $(PLUGIN_STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -rs
 	$(BIN)/python -m pytest -q $(PLUGIN_DIR)/tests
+
+# Ray and Spark clusters across hosts simulated with Linux network namespaces on this machine
+# (tests/cluster/: a head, a worker and a driver host, each with its own /tmp, HOME and address).
+# Needs root and `ip netns`; skipped with the reason elsewhere. About 7 minutes. Everything it
+# creates is removed at the end; what a killed run left is removed by the next one.
+test-cluster: $(STAMP)
+	TOOLKIT_CLUSTER_TESTS=1 $(BIN)/python -m pytest -q -rs -p no:cacheprovider tests/cluster
 
 # The property tests with 10,000 examples per property (make test runs 50 each).
 fuzz: $(STAMP)
