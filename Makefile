@@ -39,7 +39,7 @@ else
 	$(BIN)/python -m toolkit.cli.demo build/demo/bundle
 endif
 
-# tests/cluster is skipped here (with its reason in the summary): it takes about 7 minutes, so it runs
+# tests/cluster is skipped here (with its reason in the summary): it takes 4.5 to 7 minutes here, so it runs
 # in `make test-cluster` only.
 test: $(STAMP) $(PLUGIN_STAMP)
 	$(BIN)/python -m pytest -q -rs
@@ -47,7 +47,7 @@ test: $(STAMP) $(PLUGIN_STAMP)
 
 # Ray and Spark clusters across hosts simulated with Linux network namespaces on this machine
 # (tests/cluster/: a head, a worker and a driver host, each with its own /tmp, HOME and address).
-# Needs root and `ip netns`; skipped with the reason elsewhere. About 7 minutes. Everything it
+# Needs root and `ip netns`; skipped with the reason elsewhere. 4.5 to 7 minutes here. Everything it
 # creates is removed at the end; what a killed run left is removed by the next one.
 test-cluster: $(STAMP)
 	TOOLKIT_CLUSTER_TESTS=1 $(BIN)/python -m pytest -q -rs -p no:cacheprovider tests/cluster

@@ -33,7 +33,7 @@ def _interrupt(signum, frame):
 @pytest.fixture(scope="session")
 def cluster():
     if os.environ.get("TOOLKIT_CLUSTER_TESTS") != "1":
-        pytest.skip("the multi-host harness (Ray and Spark across network namespaces, about 7 minutes) runs in "
+        pytest.skip("the multi-host harness (Ray and Spark across network namespaces, 4.5 to 7 minutes) runs in "
                     "`make test-cluster` (TOOLKIT_CLUSTER_TESTS=1)")
     reason = can_run()
     if reason is not None:
