@@ -42,6 +42,11 @@ class DataConfig:
     # the labels are numbers with an order (star ratings): sorted by value, metrics add MAE and the
     # ordinal view; None: as the corpus says (multi-domain with label_field = "rating": ordered)
     ordered: Optional[bool] = None
+    # non-exclusive labels (a document may have several labels, or none: a JSON list in the label field, a
+    # textcat_multilabel .spacy file): sigmoid outputs, one probability per label, per-label thresholds;
+    # None: chosen from the data (multi-label when some document has other than one label); `toolkit
+    # train` records the decision here in config.toml
+    multi_label: Optional[bool] = None
 
 
 @dataclass

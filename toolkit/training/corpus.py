@@ -22,7 +22,7 @@ import os
 import pkgutil
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
@@ -45,13 +45,18 @@ CORPUS_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*(:[^./\\]*)?")
 #: named here, not imported).
 NAMED_CORPORA = "toolkit.training.datasets.named:load_named"
 _CV_NAME = re.compile(r"^cv(\d{3})_\d+\.txt$")
+#: A multi-label corpus's label sets with at least this many documents are strata of their own
+#: (:attr:`Corpus.strata`); rarer sets share one, so a 10% cut stays about 10% of each.
+MIN_STRATUM = 10
 TEXT_SUFFIXES = {".txt"}
 
 
 @dataclass(frozen=True)
 class Document:
     text: str
-    label: str
+    #: One label name; or, for non-exclusive (multi-label) data, the sorted tuple of the document's label
+    #: names (possibly empty): a JSON list in a JSONL/Parquet label field, a non-exclusive ``.spacy`` doc.
+    label: str | tuple[str, ...]
     source: str = ""  # file name, or file:line for CSV/JSONL
     fold: int | None = None
     #: What else the corpus knows of the document (title, rating, domain, id): never used as a feature.
@@ -68,10 +73,13 @@ class Corpus:
     #: The labels are numbers with an order (star ratings): sorted by value, and the metrics add the
     #: ordinal view (:func:`toolkit.training.metrics.ordinal_metrics`).
     ordered: bool = False
+    #: Non-exclusive labels: every document's label is a tuple of label names (:func:`resolve_label_mode`
+    #: decides; a corpus as loaded may hold tuples before that).
+    multi_label: bool = False
 
     def __post_init__(self) -> None:
         if not self.labels:
-            found = {d.label for d in self.documents}
+            found = {name for d in self.documents for name in label_names(d.label)}
             self.labels = order_labels(found) if self.ordered else sorted(found)
 
     def __len__(self) -> int:
@@ -86,18 +94,60 @@ class Corpus:
 
     @property
     def label_ids(self) -> list[int]:
+        """The index of each document's label in :attr:`labels` (exclusive labels only: a multi-label
+        corpus has :attr:`label_matrix`)."""
+        if self.multi_label:
+            raise CorpusError(f"{self.name or 'corpus'}: a multi-label corpus has no single label per document; "
+                              f"use its label_matrix")
         index = {label: i for i, label in enumerate(self.labels)}
         return [index[d.label] for d in self.documents]
+
+    @property
+    def label_matrix(self) -> np.ndarray:
+        """int8 [documents, labels]: 1 where the document has the label (one 1 per row when exclusive)."""
+        index = {label: i for i, label in enumerate(self.labels)}
+        out = np.zeros((len(self.documents), len(self.labels)), dtype=np.int8)
+        for row, doc in enumerate(self.documents):
+            out[row, [index[name] for name in label_names(doc.label)]] = 1
+        return out
+
+    @property
+    def strata(self) -> list[int]:
+        """A class per document for the seeded stratified splits (:func:`stratified_holdout`,
+        :func:`stratified_folds`): its label index; for multi-label documents their label set, each set
+        with at least :data:`MIN_STRATUM` documents a class of its own and the rarer sets one class together."""
+        if not any(isinstance(d.label, tuple) for d in self.documents):
+            return self.label_ids
+        sets = Counter(label_names(d.label) for d in self.documents)
+        common = sorted(key for key, n in sets.items() if n >= MIN_STRATUM)
+        index = {key: i for i, key in enumerate(common)}
+        return [index.get(label_names(d.label), len(common)) for d in self.documents]
 
     @property
     def has_folds(self) -> bool:
         return bool(self.documents) and all(d.fold is not None for d in self.documents)
 
     def subset(self, docs: Sequence[Document], name: str) -> "Corpus":
-        return Corpus(list(docs), name=name, labels=list(self.labels), ordered=self.ordered)
+        return Corpus(list(docs), name=name, labels=list(self.labels), ordered=self.ordered,
+                      multi_label=self.multi_label)
 
     def label_counts(self) -> dict[str, int]:
-        return dict(Counter(d.label for d in self.documents))
+        """Documents per label (for multi-label documents: per label name they hold)."""
+        return dict(Counter(name for d in self.documents for name in label_names(d.label)))
+
+
+def label_names(label: str | tuple[str, ...]) -> tuple[str, ...]:
+    """The label names of one document: its label, or each of a non-exclusive document's labels."""
+    return tuple(label) if isinstance(label, tuple) else (label,)
+
+
+def doc_location(corpus_name: str, doc: Document) -> str:
+    """Where a document is, for messages: ``<file>, line 12`` (JSONL/CSV), ``<file>, row 3`` (Parquet),
+    ``<file>, doc 0`` (``.spacy``) or ``<folder>: pos/cv000_29416.txt``."""
+    file, sep, rest = doc.source.rpartition(":")
+    if sep and corpus_name and Path(corpus_name).name == file:
+        return f"{corpus_name}, {'line ' + rest if rest.isdigit() else rest}"
+    return f"{corpus_name}: {doc.source}" if doc.source else corpus_name
 
 
 # --------------------------------------------------------------------------
@@ -223,8 +273,12 @@ def _records_corpus(path: Path, records: Iterable[tuple[int, dict]], text_field:
         where = f"{path}, {unit} {number}"
         text = text_field_value(record, text_field, path, number, error=CorpusError, none_as_empty=True)
         label = record[label_field]
-        if label is None or (isinstance(label, str) and not label.strip()):
+        if isinstance(label, (list, tuple)):  # a JSON list (a Parquet list column): non-exclusive labels
+            label = label_list(label, where, label_field)
+        elif label is None or (isinstance(label, str) and not label.strip()):
             raise CorpusError(f"{where}: empty label in field {label_field!r}")
+        else:
+            label = str(label).strip()
         extra = {}
         for name, read in ((split_field, split_value), (fold_field, fold_value)):
             present = has_field.setdefault(name, name in record)
@@ -234,11 +288,23 @@ def _records_corpus(path: Path, records: Iterable[tuple[int, dict]], text_field:
             if present:
                 extra[name] = read(record[name], where, name)
         source = f"{path.name}:{number}" if unit == "line" else f"{path.name}:{unit} {number}"
-        docs.append(Document(text, str(label).strip(), source=source, fold=extra.get(fold_field),
-                             split=extra.get(split_field)))
+        docs.append(Document(text, label, source=source, fold=extra.get(fold_field), split=extra.get(split_field)))
     if not docs:
         raise CorpusError(f"{path} holds no documents")
     return Corpus(docs, name=str(path))
+
+
+def label_list(values: Sequence[object], where: str, field_name: str) -> tuple[str, ...]:
+    """A list label (``["kitchen", "POSITIVE"]``) as the sorted tuple of its names, duplicates dropped; an
+    empty list is a document with no label. An item that is not a non-empty string (or a number) is an
+    error naming ``where``, the field and the item."""
+    names = set()
+    for item in values:
+        if isinstance(item, bool) or not isinstance(item, (str, int, float)) or not str(item).strip():
+            raise CorpusError(f"{where}: label list in field {field_name!r} holds {item!r}; each item must be a "
+                              f"label name (a non-empty string)")
+        names.add(str(item).strip())
+    return tuple(sorted(names))
 
 
 def _load_records(path: Path, text_field: str, label_field: str, encoding: str, allowed: tuple[str, ...],
@@ -373,7 +439,7 @@ def train_test_split(corpus: Corpus, test_share: float = 0.1, seed: int = 0,
         return corpus.subset(train, "train"), corpus.subset(test, "test")
     if not 0.0 < test_share < 1.0:
         raise CorpusError(f"test share must be between 0 and 1, got {test_share!r}")
-    train_idx, test_idx = stratified_holdout(corpus.label_ids, test_share, seed, keep_one_per_label=False)
+    train_idx, test_idx = stratified_holdout(corpus.strata, test_share, seed, keep_one_per_label=False)
     docs = corpus.documents
     train, test = [docs[i] for i in train_idx], [docs[i] for i in test_idx]
     if not test:
@@ -381,7 +447,7 @@ def train_test_split(corpus: Corpus, test_share: float = 0.1, seed: int = 0,
     if not train:
         raise CorpusError(f"{corpus.name}: no training documents: a test share of {test_share:.0%} takes all "
                           f"{len(corpus)} documents; lower --test-share (data.test_share)")
-    missing = sorted({d.label for d in corpus} - {d.label for d in train})
+    missing = sorted(set(corpus.label_counts()) - set(corpus.subset(train, "train").label_counts()))
     if missing:
         raise CorpusError(f"{corpus.name}: no training documents of label {', '.join(map(repr, missing))}: a test "
                           f"share of {test_share:.0%} takes all of them; lower --test-share (data.test_share) "
@@ -400,7 +466,7 @@ def k_folds(corpus: Corpus, k: int = 10, seed: int = 0) -> list[tuple[Corpus, Co
             raise CorpusError(f"{corpus.name} has {len(folds)} predefined folds, not {k}")
         assign = [d.fold for d in corpus]
     else:
-        assign = stratified_folds(corpus.label_ids, k, seed).tolist()
+        assign = stratified_folds(corpus.strata, k, seed).tolist()
         folds = list(range(k))
     pairs = []
     for f in folds:
@@ -416,3 +482,35 @@ def require_labels(corpus: Corpus, minimum: int = 2) -> None:
             f"{corpus.name or 'corpus'} has {len(corpus.labels)} label(s) ({', '.join(corpus.labels) or 'none'}); "
             f"a classifier needs at least {minimum}"
         )
+
+
+def resolve_label_mode(corpus: Corpus, multi_label: bool | None, label_field: str = "label") -> Corpus:
+    """``corpus`` with its label mode decided (``data.multi_label``, ``--multi-label``):
+
+    * ``None`` (automatic): multi-label when some document has several labels or none (a list label
+      with other than one name, a non-exclusive ``.spacy`` doc), else exclusive;
+    * ``True``: multi-label; every label becomes a tuple (a plain label ``"x"`` is ``("x",)``);
+    * ``False``: exclusive; a list label of one name is that name, any other is an error naming the
+      document's file and line (or doc) and ``label_field``.
+
+    A multi-label corpus keeps every label name the loader found (a ``.spacy`` file's categories);
+    ordered (rating) labels cannot be multi-label.
+    """
+    several = next((d for d in corpus if isinstance(d.label, tuple) and len(d.label) != 1), None)
+    if multi_label is None:
+        multi_label = corpus.multi_label or several is not None
+    if multi_label:
+        if corpus.ordered:
+            raise CorpusError(f"{corpus.name or 'corpus'}: ordered labels (ratings, data.ordered) are exclusive; "
+                              f"a multi-label run (data.multi_label, --multi-label) cannot order them")
+        docs = [d if isinstance(d.label, tuple) else replace(d, label=(d.label,)) for d in corpus]
+        return Corpus(docs, name=corpus.name, labels=list(corpus.labels), multi_label=True)
+    if several is not None:
+        raise CorpusError(
+            f"{doc_location(corpus.name, several)}: {len(several.label)} labels {list(several.label)} in field "
+            f"{label_field!r}, but the run is exclusive (data.multi_label = false, --no-multi-label): each "
+            f"document needs exactly one label; train with --multi-label (or without either: chosen from the data)")
+    if not any(isinstance(d.label, tuple) for d in corpus) and not corpus.multi_label:
+        return corpus
+    docs = [replace(d, label=d.label[0]) if isinstance(d.label, tuple) else d for d in corpus]
+    return Corpus(docs, name=corpus.name, ordered=corpus.ordered)

@@ -31,7 +31,8 @@ from typing import Any, Iterable
 
 from toolkit.core.errors import ConfigError, CorpusError
 from toolkit.training.config import Config
-from toolkit.training.corpus import Corpus, Document, load_corpus, require_labels, stratified_holdout, train_test_split
+from toolkit.training.corpus import (Corpus, Document, doc_location, label_names, load_corpus, require_labels,
+                                    resolve_label_mode, stratified_holdout, train_test_split)
 
 logger = logging.getLogger(__name__)
 
@@ -52,21 +53,8 @@ class Splits:
     missing: dict[str, list[str]] = field(default_factory=dict)
 
 
-def label_names(label: Any) -> tuple[str, ...]:
-    """The label names of one document: its label, or each of a non-exclusive document's labels."""
-    return tuple(label) if isinstance(label, tuple) else (label,)
-
-
-def doc_location(corpus_name: str, doc: Document) -> str:
-    """Where a document is, for messages: ``<file>, line 12`` (JSONL/CSV), ``<file>, row 3`` (Parquet),
-    ``<file>, doc 0`` (``.spacy``) or ``<folder>: pos/cv000_29416.txt``."""
-    file, sep, rest = doc.source.rpartition(":")
-    if sep and corpus_name and Path(corpus_name).name == file:
-        return f"{corpus_name}, {'line ' + rest if rest.isdigit() else rest}"
-    return f"{corpus_name}: {doc.source}" if doc.source else corpus_name
-
-
-def _label_field(config: Config, corpus_name: str) -> str:
+def label_field_name(config: Config, corpus_name: str) -> str:
+    """How messages name the label field of ``corpus_name``: ``doc.cats`` for a ``.spacy`` file."""
     return "doc.cats" if corpus_name.lower().endswith(".spacy") else config.data.label_field
 
 
@@ -93,7 +81,7 @@ def check_labels(config: Config, part: Corpus, source: str, labels: list[str], w
         for name in label_names(doc.label):
             if name not in known:
                 raise CorpusError(
-                    f"{doc_location(source, doc)}: label {name!r} in field {_label_field(config, source)!r} of "
+                    f"{doc_location(source, doc)}: label {name!r} in field {label_field_name(config, source)!r} of "
                     f"the {what} data is not among {known_as} ({', '.join(map(str, labels))})")
             seen.add(name)
     missing = [label for label in labels if label not in seen]
@@ -104,7 +92,7 @@ def check_labels(config: Config, part: Corpus, source: str, labels: list[str], w
 
 
 def _multi_label(corpus: Corpus) -> bool:
-    return any(isinstance(d.label, tuple) for d in corpus)
+    return corpus.multi_label or any(isinstance(d.label, tuple) for d in corpus)
 
 
 def _restricted(corpus: Corpus, docs: list[Document], name: str) -> Corpus:
@@ -112,12 +100,18 @@ def _restricted(corpus: Corpus, docs: list[Document], name: str) -> Corpus:
     present = {n for d in docs for n in label_names(d.label)}
     labels = [label for label in corpus.labels if label in present]
     if _multi_label(corpus):
-        labels = list(corpus.labels)  # every category named stays a label (the lead's multi-label mode)
-    return Corpus(docs, name=name, labels=labels, ordered=corpus.ordered)
+        labels = list(corpus.labels)  # every category named stays a label (a label may have no positive here)
+    return Corpus(docs, name=name, labels=labels, ordered=corpus.ordered, multi_label=corpus.multi_label)
 
 
-def _as_part(part: Corpus, train: Corpus, name: str) -> Corpus:
-    return Corpus(list(part.documents), name=name, labels=list(train.labels), ordered=train.ordered)
+def _as_part(part: Corpus, train: Corpus, name: str, config: Config | None = None) -> Corpus:
+    """``part`` (a test or dev set) with the training documents' labels and label mode; with ``config``,
+    a part whose documents do not fit that mode is refused (a list label in an exclusive run)."""
+    if config is not None:
+        part = resolve_label_mode(Corpus(list(part.documents), name=name), train.multi_label,
+                                  label_field_name(config, name))
+    return Corpus(list(part.documents), name=name, labels=list(train.labels), ordered=train.ordered,
+                  multi_label=train.multi_label)
 
 
 def resolve_splits(config: Config, corpus: Corpus) -> Splits:
@@ -165,11 +159,11 @@ def resolve_splits(config: Config, corpus: Corpus) -> Splits:
         dev = Corpus([doc for doc in corpus if doc.split == "dev"], name=source)
         origin["dev"] = (source, f"split = dev ({field_text})")
     labels = list(train.labels)
+    test = _as_part(test, train, origin["test"][0], config)
     missing = {"test": check_labels(config, test, origin["test"][0], labels, "test")}
-    test = _as_part(test, train, origin["test"][0])
     if dev is not None:
+        dev = _as_part(dev, train, origin["dev"][0], config)
         missing["dev"] = check_labels(config, dev, origin["dev"][0], labels, "dev")
-        dev = _as_part(dev, train, origin["dev"][0])
     return Splits(corpus, train, test, dev, origin, missing)
 
 
@@ -213,8 +207,8 @@ def data_record(config: Config, splits: Splits, *, calibrated: bool = True) -> d
         used = ["best epoch", "early stopping"] + (["calibration"] if calibrated else [])
         out["dev"] = {**part_record(splits.dev, splits.origin["dev"], splits.missing.get("dev", ())),
                       "used_for": ", ".join(used)}
-    elif tr.validation_share > 0 and not _multi_label(splits.train):
-        _, held = stratified_holdout(splits.train.label_ids, tr.validation_share, tr.seed)
+    elif tr.validation_share > 0:
+        _, held = stratified_holdout(splits.train.strata, tr.validation_share, tr.seed)
         out["dev"] = {"source": splits.origin["train"][0],
                       "selection": f"{tr.validation_share:.0%} of each label cut from the training documents, "
                                    f"seed {tr.seed} (training.validation_share)",
@@ -235,4 +229,4 @@ def describe_part(record: dict[str, Any] | None) -> str:
 
 
 __all__ = ["PARTS", "Splits", "check_cross_validation", "check_labels", "data_record", "describe_part",
-           "doc_location", "label_names", "load_part", "part_record", "resolve_splits"]
+           "doc_location", "label_field_name", "label_names", "load_part", "part_record", "resolve_splits"]

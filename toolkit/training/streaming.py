@@ -117,6 +117,9 @@ def iter_documents(sources: Sequence[Path], text_field: str = "text", label_fiel
         for lineno, record in records:
             text = text_field_value(record, text_field, path, lineno, error=CorpusError, none_as_empty=True)
             label = record[label_field]
+            if isinstance(label, (list, tuple)):
+                raise CorpusError(f"{path}, line {lineno}: a list of labels in field {label_field!r} (non-exclusive "
+                                  f"labels); multi-label models train on the local engine: drop --engine ray")
             if label is None or (isinstance(label, str) and not label.strip()):
                 raise CorpusError(f"{path}, line {lineno}: empty label in field {label_field!r}")
             yield text, str(label).strip()

@@ -19,8 +19,10 @@ when the title is empty). Its ``fields``: ``id`` (the first ``<unique_id>``), ``
 
 Labels: POSITIVE / NEGATIVE from the file (``label_field = "label"``, the default), or with
 ``label_field = "rating"`` the four-class view, labels ``"1"``, ``"2"``, ``"4"``, ``"5"``,
-ordered (``Corpus.ordered``). A rating that is not a number, or not one the file's
-polarity allows, is an error naming the file, the review and the value.
+ordered (``Corpus.ordered``), or with ``label_field = "domain+label"`` the multi-label view:
+each review has two labels, its domain and its polarity (``("POSITIVE", "kitchen")``), for a
+non-exclusive model (``Corpus.multi_label``; docs/multi-label.md). A rating that is not a number,
+or not one the file's polarity allows, is an error naming the file, the review and the value.
 
 The standard split, 1,600 train / 400 test per domain: the last fifth of each file (its
 last 200 reviews) is the test set, recorded as fold 9 (the rest fold 0), the same in both
@@ -53,7 +55,9 @@ FILES = {"negative.review": "NEGATIVE", "positive.review": "POSITIVE"}
 #: The ratings each polarity's file holds.
 RATINGS = {"NEGATIVE": (1.0, 2.0), "POSITIVE": (4.0, 5.0)}
 RATING_LABELS = ("1", "2", "4", "5")
-LABEL_FIELDS = ("label", "rating")
+#: The label views: polarity, the four ratings, and domain + polarity (two labels per review, multi-label).
+LABEL_FIELDS = ("label", "rating", "domain+label")
+MULTI_LABEL_FIELD = "domain+label"
 EXPECTED_PER_FILE = 1000
 TEST_SHARE = 0.2  # the last fifth of each file
 TEST_FOLD, TRAIN_FOLD = 9, 0
@@ -180,10 +184,11 @@ def rating_label(rating: float) -> str:
 def read_multi_domain(folder: str | os.PathLike | None = None, domains: tuple[str, ...] = DOMAINS,
                       label_field: str = "label", name: str = "multi-domain") -> NamedCorpus:
     """The reviews of ``domains`` from ``folder`` (default: ``$TOOLKIT_MULTI_DOMAIN_DIR``, else
-    ``../shared/data/multi_domain``), labelled by ``label_field`` ("label" or "rating")."""
+    ``../shared/data/multi_domain``), labelled by ``label_field`` ("label", "rating" or "domain+label")."""
     if label_field not in LABEL_FIELDS:
         raise CorpusError(f"{name}: --label-field (data.label_field) must be 'label' (POSITIVE / NEGATIVE) or "
-                          f"'rating' (1, 2, 4, 5 stars), got {label_field!r}")
+                          f"'rating' (1, 2, 4, 5 stars), or 'domain+label' for the multi-label view (its domain and "
+                          f"its polarity), got {label_field!r}")
     root = default_dir() if folder is None else resolve_dir(folder)
     if not root.is_dir():
         raise CorpusError(f"multi-domain corpus not found at {root}; set {ENV} to the folder holding "
@@ -201,11 +206,14 @@ def read_multi_domain(folder: str | os.PathLike | None = None, domains: tuple[st
             replaced += file_replaced
     if label_field == "rating":
         docs = [Document(d.text, rating_label(d.fields["rating"]), d.source, d.fold, d.fields) for d in docs]
+    elif label_field == MULTI_LABEL_FIELD:
+        docs = [Document(d.text, tuple(sorted((d.fields["domain"], d.label))), d.source, d.fold, d.fields)
+                for d in docs]
     encoding = "utf-8" + (f" ({replaced} bytes that are not UTF-8 replaced by U+FFFD)" if replaced else "")
     rule = (f"the standard split: the last fifth of each file (200 of 1,000 reviews) is the test set (fold "
             f"{TEST_FOLD}), the rest trains (fold {TRAIN_FOLD})")
-    return NamedCorpus(docs, name=name, ordered=label_field == "rating", folder=str(root), encoding=encoding,
-                       split_rule=rule)
+    return NamedCorpus(docs, name=name, ordered=label_field == "rating", multi_label=label_field == MULTI_LABEL_FIELD,
+                       folder=str(root), encoding=encoding, split_rule=rule)
 
 
 def digest_rows(corpus: NamedCorpus):

@@ -4,7 +4,8 @@
 name and is not an existing file or folder (a path of the same name wins). Each corpus is
 read from its folder: its environment variable, else ``../shared/data/<folder>`` beside the
 repository root (:mod:`.source`). ``label_field`` picks the label view where a corpus has
-more than one (multi-domain: ``"rating"``); the others take only the default, ``"label"``.
+more than one (multi-domain: ``"rating"``, or ``"domain+label"`` for two labels per review,
+multi-label); the others take only the default, ``"label"``.
 """
 
 from __future__ import annotations
@@ -53,13 +54,14 @@ def load_named(spec: str, *, label_field: str = "label", encoding: str = "utf-8"
     key, option = split_spec(spec)
     if key != "multi-domain" and label_field != "label":
         raise CorpusError(f"corpus {key!r} has one label view ('label': POSITIVE / NEGATIVE), not --label-field "
-                          f"(data.label_field) {label_field!r}; 'rating' is multi-domain's four-class view")
+                          f"(data.label_field) {label_field!r}; 'rating' is multi-domain's four-class view and "
+                          f"'domain+label' its multi-label one")
     if key == "polarity":
         return polarity.read_polarity(None, encoding=encoding)
     if key == "mr":
         return mr.read_mr(None)
     domains = multi_domain.parse_domains(option)
     name = "multi-domain" if domains == multi_domain.DOMAINS else f"multi-domain:{','.join(domains)}"
-    if label_field == "rating":
-        name += " (rating)"
+    if label_field in ("rating", multi_domain.MULTI_LABEL_FIELD):
+        name += f" ({label_field})"
     return multi_domain.read_multi_domain(None, domains, label_field=label_field, name=name)
