@@ -32,7 +32,8 @@ def register(app: typer.Typer) -> None:
 OPTION_NAMES = {
     "data.path": "--data", "data.test_path": "--test-data", "data.dev_path": "--dev-data",
     "data.text_field": "--text-field", "data.label_field": "--label-field",
-    "data.encoding": "--encoding", "data.test_share": "--test-share", "tokenizer.name": "--tokenizer",
+    "data.encoding": "--encoding", "data.test_share": "--test-share", "data.multi_label": "--multi-label",
+    "tokenizer.name": "--tokenizer",
     "embedding.name": "--embedding", "architecture.name": "--architecture", "training.epochs": "--epochs",
     "training.batch_size": "--batch-size", "training.learning_rate": "--learning-rate", "training.seed": "--seed",
 }
@@ -70,6 +71,10 @@ def train_cmd(
     label_field: Optional[str] = typer.Option(None, "--label-field", help="Label column/field of CSV or JSONL."),
     encoding: Optional[str] = typer.Option(None, "--encoding", help="Text encoding of the corpus."),
     test_share: Optional[float] = typer.Option(None, "--test-share", help="Test share for corpora without folds."),
+    multi_label: Optional[bool] = typer.Option(
+        None, "--multi-label/--no-multi-label", show_default=False,
+        help="Non-exclusive labels (a JSON list of labels per document, textcat_multilabel .spacy files): a "
+             "sigmoid per label and per-label thresholds. Default: chosen from the data (data.multi_label)."),
     tokenizer: Optional[str] = typer.Option(None, "--tokenizer", "-t", help="Tokenizer name."),
     tokenizer_option: Optional[List[str]] = typer.Option(None, "--tokenizer-option", "-T", help="key=value."),
     embedding: Optional[str] = typer.Option(None, "--embedding", "-e", help="Embedding provider name."),
@@ -106,7 +111,8 @@ def train_cmd(
     simple = {
         "data.path": str(data) if data else None, "data.test_path": str(test_data) if test_data else None,
         "data.dev_path": str(dev_data) if dev_data else None, "data.text_field": text_field, "data.label_field": label_field,
-        "data.encoding": encoding, "data.test_share": test_share, "tokenizer.name": tokenizer,
+        "data.encoding": encoding, "data.test_share": test_share, "data.multi_label": multi_label,
+        "tokenizer.name": tokenizer,
         "embedding.name": embedding, "architecture.name": architecture, "training.epochs": epochs,
         "training.batch_size": batch_size, "training.learning_rate": learning_rate, "training.seed": seed,
     }
@@ -125,6 +131,9 @@ def train_cmd(
     if engine not in ("local", "ray"):
         raise ConfigError(f"--engine must be 'local' or 'ray', got {engine!r}")
     config = build_config(config_file, overrides, preset=preset)
+    if engine == "ray" and config.data.multi_label:
+        raise ConfigError("--engine ray trains exclusive labels; a multi-label run (--multi-label, "
+                          "data.multi_label = true) trains on the local engine: drop --engine ray")
     if cv:
         from toolkit.training.splits import check_cross_validation
 
@@ -188,15 +197,18 @@ def run_cross_validation(config, k: int, out: Path, overwrite: bool, progress: b
 
 
 def format_metrics(metrics: dict) -> str:
-    lines = [f"test accuracy: {metrics['accuracy']:.4f} on {metrics['n_test']} documents "
-             f"(macro F1 {metrics['macro_f1']:.4f})"]
-    for label, m in metrics["per_label"].items():
-        lines.append(f"  {label}: precision {m['precision']:.3f} recall {m['recall']:.3f} f1 {m['f1']:.3f} "
-                     f"support {m['support']}")
-    labels = metrics["labels"]
-    lines.append("  confusion (rows true, columns predicted): " + ", ".join(labels))
-    for label, row in zip(labels, metrics["confusion_matrix"]):
-        lines.append(f"    {label}: {row}")
+    if metrics.get("multi_label"):
+        lines = _multilabel_lines(metrics)
+    else:
+        lines = [f"test accuracy: {metrics['accuracy']:.4f} on {metrics['n_test']} documents "
+                 f"(macro F1 {metrics['macro_f1']:.4f})"]
+        for label, m in metrics["per_label"].items():
+            lines.append(f"  {label}: precision {m['precision']:.3f} recall {m['recall']:.3f} f1 {m['f1']:.3f} "
+                         f"support {m['support']}")
+        labels = metrics["labels"]
+        lines.append("  confusion (rows true, columns predicted): " + ", ".join(labels))
+        for label, row in zip(labels, metrics["confusion_matrix"]):
+            lines.append(f"    {label}: {row}")
     lines += _calibration_lines(metrics.get("calibration"), metrics.get("split", "test"))
     if isinstance(metrics.get("data"), dict):
         from toolkit.training.splits import describe_part
@@ -209,6 +221,22 @@ def format_metrics(metrics: dict) -> str:
     return "\n".join(lines)
 
 
+def _multilabel_lines(metrics: dict) -> list[str]:
+    """``format_metrics``' lines for a multi-label model: the averaged figures, then each label's."""
+    lines = [f"test (multi-label, {metrics['n_test']} documents): micro F1 {metrics['micro_f1']:.4f}, macro F1 "
+             f"{metrics['macro_f1']:.4f}, samples F1 {metrics['samples_f1']:.4f}, exact match "
+             f"{metrics['accuracy']:.4f}, Hamming loss {metrics['hamming_loss']:.4f}, macro AUC "
+             f"{metrics['macro_auc']:.4f}"]
+    for label, m in metrics["per_label"].items():
+        auc = "n/a" if m.get("auc") is None else f"{m['auc']:.3f}"
+        lines.append(f"  {label}: threshold {m['threshold']:.2f} precision {m['precision']:.3f} recall "
+                     f"{m['recall']:.3f} f1 {m['f1']:.3f} auc {auc} support {m['support']}")
+    choice = metrics.get("threshold_choice")
+    if isinstance(choice, dict):
+        lines.append(f"  thresholds chosen on {choice.get('chosen_on', '?')}")
+    return lines
+
+
 def _calibration_lines(cal: Any, split: str) -> list[str]:
     """``format_metrics``' lines on calibration: the temperature and ECE / Brier / log loss before and after."""
     if not isinstance(cal, dict):
@@ -217,6 +245,9 @@ def _calibration_lines(cal: Any, split: str) -> list[str]:
         what = f"temperature {cal['temperature']:.3f}"
     elif cal.get("method") == "length-temperature":
         what = f"T = exp({cal['a']:.3f} {cal['b']:+.3f} log n) by length"
+    elif cal.get("method") == "label-temperature":
+        what = "a temperature per label (" + ", ".join(f"{label} {t:.3f}" for label, t in
+                                                     (cal.get("temperatures") or {}).items()) + ")"
     else:
         return ["calibration: none"]
     lines = [f"calibration: {what} (fitted on {cal.get('fitted_on', '?')}, {cal.get('n', '?')} examples)"]
@@ -225,7 +256,8 @@ def _calibration_lines(cal: Any, split: str) -> list[str]:
         if isinstance(part, dict) and "before" in part:
             b, a = part["before"], part["after"]
             lines.append(f"  {name}: ECE {b['ece']:.3f} -> {a['ece']:.3f}, Brier {b['brier']:.3f} -> {a['brier']:.3f}, "
-                         f"log loss {b['log_loss']:.3f} -> {a['log_loss']:.3f} (before -> after; ECE top-label, 10 bins)")
+                         f"log loss {b['log_loss']:.3f} -> {a['log_loss']:.3f} (before -> after; ECE "
+                         f"{'per label, averaged' if 'ece_per_label' in b else 'top-label'}, 10 bins)")
     return lines
 
 

@@ -54,6 +54,7 @@ __all__ = [
     "REQUIRED",
     "Tokenizer",
     "check_contract",
+    "check_multi_label",
     "contract_problems",
 ]
 
@@ -185,14 +186,18 @@ class Architecture(Component):
     ``probabilities`` (import Keras inside ``build``). Attributes:
     ``length_policy`` (``"fixed"`` or ``"dynamic"``), ``min_len`` (default 1),
     ``needs_token_weights`` (default ``False``; when true ``build`` also gets
-    ``token_weights=``) and ``recommended`` (a copy of ``RECOMMENDED``: the
-    training settings the architecture was tuned with, used by ``--preset``).
+    ``token_weights=``), ``supports_multi_label`` (default ``False``; when true
+    ``build`` takes ``multi_label=True`` and then gives one independent
+    probability per label, a sigmoid each, for non-exclusive labels) and
+    ``recommended`` (a copy of ``RECOMMENDED``: the training settings the
+    architecture was tuned with, used by ``--preset``).
     """
 
     kind: ClassVar[str] = "architecture"
     length_policy: str = "fixed"
     min_len: int = 1
     needs_token_weights: bool = False
+    supports_multi_label: bool = False
     #: Training, vocabulary and tokenizer settings shaped like the config's sections.
     RECOMMENDED: ClassVar[dict[str, Any]] = {}
 
@@ -206,14 +211,21 @@ class Architecture(Component):
         """The Keras model (see the class docstring and docs/plugins.md)."""
 
     def check_build_args(self, vocab_size: Any, dim: Any, weights: Any, max_len: Any, labels: Any, *,
-                         max_len_required: bool = False) -> tuple[int, int, Any, int | None, list[str]]:
+                         max_len_required: bool = False,
+                         multi_label: Any = False) -> tuple[int, int, Any, int | None, list[str]]:
         """``build()``'s arguments checked and normalised: ``(vocab_size, dim, weights, max_len, labels)``.
 
         ``weights`` becomes a float32 array ``[vocab_size, dim]`` (or stays
-        ``None``); ``max_len`` must be at least ``min_len``. Raises
+        ``None``); ``max_len`` must be at least ``min_len``; ``multi_label``
+        must be a bool, and true only when ``supports_multi_label``
+        (:func:`check_multi_label`). Raises
         :class:`~toolkit.core.errors.ConfigError` naming the architecture.
         """
         who = f"architecture {self.name or type(self).__name__!r}"
+        if not isinstance(multi_label, bool):
+            raise ConfigError(f"{who}: multi_label must be true or false, got {multi_label!r}")
+        if multi_label:
+            check_multi_label(self)
         check_int(vocab_size, "vocab_size", minimum=3, component=who, subject="vocab_size",
                   hint="<pad>, <unk> and one token", error=ConfigError)
         check_int(dim, "dim", minimum=1, component=who, subject="embedding dim", error=ConfigError)
@@ -239,6 +251,17 @@ class Architecture(Component):
                     f"{who}: initial embedding weights have shape {weights.shape}, expected "
                     f"({int(vocab_size)}, {int(dim)}) = (vocab_size, dim)")
         return int(vocab_size), int(dim), weights, max_len, labels
+
+
+def check_multi_label(arch: Any, name: str | None = None) -> None:
+    """Refuse a multi-label run (non-exclusive labels) with an architecture that does not declare
+    ``supports_multi_label``: one line naming it (``name``: how the config names it)."""
+    if getattr(arch, "supports_multi_label", False) is True:
+        return
+    who = name or getattr(arch, "name", "") or type(arch).__name__
+    raise ConfigError(f"architecture {who!r} does not build multi-label models (supports_multi_label is not set: "
+                      f"its build() gives exclusive probabilities); train non-exclusive labels with an "
+                      f"architecture that does (cnn, cnn-lstm), or pass --multi-label false")
 
 
 def _is_positive_int(value: Any) -> bool:

@@ -18,17 +18,19 @@ from toolkit.core.errors import OutputExistsError, TrainingError
 from toolkit.core.atomic import check_parent_writable, refuse_existing
 from toolkit.core.vocab import Vocab
 from toolkit.training.config import Config
-from toolkit.training.calibrate import (RELIABILITY_PNG, before_after, calibrate, cross_fitted_calibration,
-                                          reliability_plot, score_heldout)
-from toolkit.training.corpus import Corpus, k_folds, load_corpus, require_labels
+from toolkit.training.calibrate import (RELIABILITY_PNG, as_calibration, before_after, calibrate,
+                                          cross_fitted_calibration, reliability_plot, score_heldout)
+from toolkit.training.corpus import Corpus, k_folds, load_corpus, require_labels, resolve_label_mode
 from toolkit.training.evaluation import evaluate_fit
 from toolkit.training.keras_io import load_keras_model
 from toolkit.training.loop import FitResult, fit, predict_ids
-from toolkit.training.metrics import check_ordered, classification_metrics
+from toolkit.training.metrics import check_ordered, classification_metrics, multilabel_metrics
 from toolkit.training.model_folder import MODEL_FORMAT, MODEL_FORMAT_VERSION, read_model_dir, write_model_folder
 from toolkit.training.plots import plot_history
 from toolkit.training.prepare import tokenize_texts
-from toolkit.training.splits import Splits, check_cross_validation, check_labels, data_record, part_record, resolve_splits
+from toolkit.training.thresholds import calibrate_and_choose
+from toolkit.training.splits import (Splits, check_cross_validation, check_labels, data_record, label_field_name,
+                                    part_record, resolve_splits)
 
 
 def load_training_corpus(config: Config, corpus: Corpus | None = None) -> Corpus:
@@ -36,12 +38,13 @@ def load_training_corpus(config: Config, corpus: Corpus | None = None) -> Corpus
         d = config.data
         corpus = load_corpus(d.path, text_field=d.text_field, label_field=d.label_field, encoding=d.encoding,
                              split_field=d.split_field, fold_field=d.fold_field)
-    require_labels(corpus)
     ordered = config.data.ordered
     if ordered is not None and ordered != corpus.ordered:  # the config decides: labels re-ordered to match
         if ordered:
             check_ordered(corpus.labels, f"{corpus.name}: data.ordered = true")
         corpus = Corpus(corpus.documents, name=corpus.name, ordered=ordered)
+    corpus = resolve_label_mode(corpus, config.data.multi_label, label_field_name(config, corpus.name))
+    require_labels(corpus)
     return corpus
 
 def split_corpus(config: Config, corpus: Corpus) -> tuple[Corpus, Corpus]:
@@ -86,6 +89,7 @@ def model_meta(config: Config, result: FitResult) -> dict[str, Any]:
         "embedding": emb_info,
         "toolkit_version": __version__,
         **({"linear_path": result.linear} if result.linear else {}),
+        **({"multi_label": True} if prep.multi_label else {}),
     }
 
 def check_output_folder(out_dir: Path, overwrite: bool) -> None:
@@ -143,17 +147,28 @@ def train_model(config: Config, out_dir: str | os.PathLike, *, overwrite: bool =
     """Run the whole chain and write the model folder; returns the test metrics."""
     out_dir = Path(out_dir)
     check_output_folder(out_dir, overwrite)  # before training, not after it
-    splits = resolve_splits(config, load_training_corpus(config, corpus))
+    corpus = load_training_corpus(config, corpus)
+    if config.data.multi_label is None and corpus.multi_label:  # chosen from the data: recorded in config.toml
+        config = config.with_overrides({"data.multi_label": True})
+    splits = resolve_splits(config, corpus)
     train, test, dev = splits.train, splits.test, splits.dev
     # a dev set is the validation set: the short-text rule would cut another one out of train
     config, short_text = short_text_rule(config, train) if dev is None else (config, None)
     result = fit(config, train, progress=progress, dev=dev)
     evaluation = evaluate_fit(result, test)
     metrics, ids, y_true, probs = dict(evaluation.metrics), evaluation.ids, evaluation.y_true, evaluation.probs
+    lengths = [min(len(x), result.max_len) for x in ids]  # model ids per test document (length-temperature)
+    decision = None
+    if result.prepared.multi_label:  # a temperature and a threshold per label, on held-out documents
+        record, heldout, decision = calibrate_and_choose(config, train, result, progress=progress, dev=dev)
+        labels = result.prepared.labels
+        served = as_calibration(record).apply(probs, lengths)  # the test set as the bundle will score it
+        metrics = multilabel_metrics(y_true, served, labels, [decision["thresholds"][lab] for lab in labels])
+        metrics["threshold_choice"] = {k: v for k, v in decision.items() if k != "thresholds"}
+    else:
+        record, heldout = calibrate(config, train, result, progress=progress, dev=dev)
     if short_text:
         metrics["short_text_rule"] = short_text
-    record, heldout = calibrate(config, train, result, progress=progress, dev=dev)
-    lengths = [min(len(x), result.max_len) for x in ids]  # model ids per test document (length-temperature)
     metrics.update({
         "train_seconds": round(result.train_seconds, 2),
         "best_epoch": result.best_epoch + 1,
@@ -168,6 +183,9 @@ def train_model(config: Config, out_dir: str | os.PathLike, *, overwrite: bool =
     meta = model_meta(config, result)
     if record:
         meta["calibration"] = record
+    if decision is not None:
+        meta["thresholds"] = decision["thresholds"]
+        meta["thresholds_chosen_on"] = decision["chosen_on"]
     if command:
         meta["command"] = command
 
@@ -204,14 +222,13 @@ def evaluate_model(model_dir: str | os.PathLike, data: str | os.PathLike | None 
     model = load_keras_model(model_dir / "model.keras", meta)
     if config is None:
         config = Config.from_file(model_dir / "config.toml")
-    overrides: dict[str, Any] = {}
+    overrides: dict[str, Any] = {"data.multi_label": bool(meta.get("multi_label", False))}  # the model's mode
     if data is not None:
         overrides.update({"data.path": str(data), "data.test_path": None, "data.dev_path": None})
     for dotted, value in (("data.test_path", test_data), ("data.dev_path", dev_data)):
         if value is not None:
             overrides[dotted] = str(value)
-    if overrides:
-        config = config.with_overrides(overrides, source="command line")
+    config = config.with_overrides(overrides, source="command line")
     splits = resolve_splits(config, load_training_corpus(config))
     corpus = splits.corpus
     part = {"test": splits.test, "dev": splits.dev, "train": splits.train, "all": corpus}[split]
@@ -228,11 +245,18 @@ def evaluate_model(model_dir: str | os.PathLike, data: str | os.PathLike | None 
     check_labels(config, part, origin[0], labels, split, warn=False, known_as="the model's labels")
     ids = vocab.encode_many(tokenize_texts(part.texts, tok, progress=True))
     probs = predict_ids(model, ids, meta["max_len"], meta["length_policy"], meta.get("min_len", 1))
-    y_part = [index[d.label] for d in part]
-    metrics = classification_metrics(y_part, probs.argmax(axis=1), labels, ordered=bool(meta.get("labels_ordered")))
     record = meta.get("calibration")
-    metrics["calibration"] = {**(record or {"method": "none"}),
-                              split: before_after(probs, y_part, record, [min(len(x), meta["max_len"]) for x in ids])}
+    lengths = [min(len(x), meta["max_len"]) for x in ids]
+    if meta.get("multi_label"):  # decided as the bundle decides: calibrated probabilities, per-label thresholds
+        y_part = Corpus(part.documents, labels=list(labels), multi_label=True).label_matrix
+        thresholds = meta.get("thresholds") or {}
+        metrics = multilabel_metrics(y_part, as_calibration(record).apply(probs, lengths), labels,
+                                     [thresholds.get(label, 0.5) for label in labels])
+    else:
+        y_part = [index[d.label] for d in part]
+        metrics = classification_metrics(y_part, probs.argmax(axis=1), labels,
+                                         ordered=bool(meta.get("labels_ordered")))
+    metrics["calibration"] = {**(record or {"method": "none"}), split: before_after(probs, y_part, record, lengths)}
     metrics["split"] = split
     metrics["corpus"] = corpus.name
     metrics["data"] = {split: part_record(part, origin)}
@@ -249,6 +273,8 @@ def fit_fold(config: Config, train: Corpus, test: Corpus, fold: int, progress: b
            "train_seconds": round(result.train_seconds, 2), "best_epoch": result.best_epoch + 1}
     if "ordinal" in m:
         row["mae"] = m["ordinal"]["mae"]
+    if m.get("multi_label"):
+        row["micro_f1"] = m["micro_f1"]
     return row, result
 
 
@@ -264,11 +290,12 @@ def cross_validate(config: Config, k: int = 10, corpus: Corpus | None = None, pr
     for i, (train, test) in enumerate(folds):
         row, result = fit_fold(config, train, test, i, progress=progress)
         # out-of-fold scores of the fold and its short views
-        oof.append(dict(zip(("full", "first", "window20"), score_heldout(result, test, list(corpus.labels), True, i))))
+        views = not corpus.multi_label  # a multi-label model is calibrated per label on full documents only
+        oof.append(dict(zip(("full", "first", "window20"), score_heldout(result, test, list(corpus.labels), views, i))))
         rows.append(row)
         if on_fold:
             on_fold(i, row)
     accs = np.array([r["accuracy"] for r in rows])
     return {"k": k, "folds": rows, "mean_accuracy": float(accs.mean()), "std_accuracy": float(accs.std(ddof=1)),
-            "calibration": cross_fitted_calibration(oof, config.training.calibration),
+            "calibration": cross_fitted_calibration(oof, config.training.calibration, list(corpus.labels)),
             "config": config.to_dict(), "corpus": corpus.name}

@@ -15,6 +15,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from toolkit.core import registry
+from toolkit.core.contracts import check_multi_label
 from toolkit.core.errors import EmbeddingError, TrainingError
 from toolkit.core.batching import pad, score_batches
 from toolkit.core.vocab import Vocab
@@ -37,6 +38,15 @@ class Prepared:
     train_labels: np.ndarray
     max_len: int
     ordered: bool = False  # the labels are ordered numbers (toolkit.training.metrics.ordinal_metrics)
+    #: non-exclusive labels: ``train_labels`` is the label matrix [documents, labels] (1: has the label)
+    multi_label: bool = False
+    #: a class per training document for the stratified validation cut (Corpus.strata); None: the labels
+    strata: np.ndarray | None = None
+
+    @property
+    def split_classes(self) -> np.ndarray:
+        """What the validation cut is stratified by: :attr:`strata`, else the label of each document."""
+        return self.train_labels if self.strata is None else self.strata
 
 def set_seed(seed: int) -> None:
     import keras
@@ -68,7 +78,8 @@ class BatchSequence:
 
     def __init__(self, ids, labels, batch_size, max_len, policy, min_len, shuffle, seed):
         self.ids = ids
-        self.labels = np.asarray(labels, dtype=np.int32)
+        # label indices, or a label matrix [n, labels] (multi-label: binary cross-entropy targets)
+        self.labels = np.asarray(labels, dtype=np.float32 if np.ndim(labels) == 2 else np.int32)
         self.batch_size = batch_size
         self.max_len = max_len
         self.policy = policy
@@ -224,6 +235,9 @@ def prepare(config: Config, train: Corpus, progress: bool = True) -> Prepared:
             + (", or leave more documents for training (lower --test-share, data.test_share)"
                if len(train) < 20 else "")
         )
+    if train.multi_label:
+        return Prepared(tok, vocab, list(train.labels), train_tokens, train.label_matrix, 0, multi_label=True,
+                        strata=np.asarray(train.strata, dtype=np.int64))
     return Prepared(tok, vocab, list(train.labels), train_tokens, np.asarray(train.label_ids, dtype=np.int32), 0,
                     ordered=train.ordered)
 
@@ -241,10 +255,15 @@ def embedding_matrix(config: Config, emb, vocab: Vocab, tokens: Sequence[Sequenc
     return weights
 
 
-def build_model(arch, emb, vocab: Vocab, labels: Sequence[str], max_len: int, weights=None, token_weights=None):
+def build_model(arch, emb, vocab: Vocab, labels: Sequence[str], max_len: int, weights=None, token_weights=None,
+                multi_label: bool = False):
     """The (uncompiled) Keras model: shared by :func:`fit` and the data-parallel trainer
-    (:mod:`toolkit.training.distributed`), which calls it inside its strategy's scope."""
+    (:mod:`toolkit.training.distributed`), which calls it inside its strategy's scope. ``multi_label``:
+    a sigmoid per label (the architecture must declare ``supports_multi_label``)."""
     extra = {"token_weights": token_weights} if getattr(arch, "needs_token_weights", False) else {}
+    if multi_label:
+        check_multi_label(arch)
+        extra["multi_label"] = True
     return arch.build(len(vocab), int(emb.dim), weights=weights, trainable=bool(emb.trainable), max_len=max_len,
                       labels=list(labels), **extra)
 
@@ -273,6 +292,8 @@ def fit(config: Config, train: Corpus, progress: bool = True,
     prep = prepare(config, train, progress)
     emb = registry.create("embedding", config.embedding.name, **config.embedding.options)
     arch = registry.create("architecture", config.architecture.name, **config.architecture.options)
+    if prep.multi_label:  # before the embedding and the epochs: an architecture without a sigmoid head
+        check_multi_label(arch, config.architecture.name)
     policy = arch.length_policy
     min_len = int(getattr(arch, "min_len", 1))
     weights = embedding_matrix(config, emb, prep.vocab, prep.train_tokens)
@@ -287,9 +308,12 @@ def fit(config: Config, train: Corpus, progress: bool = True,
         val_ids = prep.vocab.encode_many(tokenize_texts(dev.texts, prep.tokenizer, progress=progress,
                                                         description="tokenizing dev"))
         label_index = {label: i for i, label in enumerate(prep.labels)}
-        val_labels = np.asarray([label_index[d.label] for d in dev], dtype=np.int32)
+        if prep.multi_label:
+            val_labels = Corpus(dev.documents, labels=prep.labels, multi_label=True).label_matrix
+        else:
+            val_labels = np.asarray([label_index[d.label] for d in dev], dtype=np.int32)
     else:
-        train_idx, val_idx = stratified_holdout(prep.train_labels, tr.validation_share, tr.seed)
+        train_idx, val_idx = stratified_holdout(prep.split_classes, tr.validation_share, tr.seed)
         val_ids, val_labels = [ids[i] for i in val_idx], prep.train_labels[val_idx]
     fit_ids = [ids[i] for i in train_idx]
     train_seq = BatchSequence(fit_ids, prep.train_labels[train_idx], tr.batch_size, max_len, policy, min_len,
@@ -306,10 +330,17 @@ def fit(config: Config, train: Corpus, progress: bool = True,
     if getattr(arch, "needs_token_weights", False):  # from the documents the model is fitted on only
         extra["token_weights"] = nb_token_weights(fit_ids, prep.train_labels[train_idx], len(prep.vocab),
                                                   len(prep.labels))
-    model = build_model(arch, emb, prep.vocab, prep.labels, max_len, weights, extra.get("token_weights"))
+    model = build_model(arch, emb, prep.vocab, prep.labels, max_len, weights, extra.get("token_weights"),
+                        multi_label=prep.multi_label)
+    if prep.multi_label:  # one binary decision per label; "accuracy" is the share of right decisions
+        import keras
+
+        loss, metrics = "binary_crossentropy", [keras.metrics.BinaryAccuracy(name="accuracy")]
+    else:
+        loss, metrics = "sparse_categorical_crossentropy", ["accuracy"]
     model.compile(optimizer=_make_optimizer(tr.optimizer, tr.learning_rate, tr.lr_schedule,
                                             tr.epochs * len(train_seq)),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+                  loss=loss, metrics=metrics)
     keep = _KeepBest.make(monitor, patience, on_epoch)
     hist = model.fit(_keras_dataset(train_seq), validation_data=val_data, epochs=tr.epochs,
                      callbacks=[keep], verbose=2 if progress else 0)

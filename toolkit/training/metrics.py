@@ -5,6 +5,12 @@ confusion matrix (rows: true label, columns: predicted, both in the model's labe
 Labels that have an order (star ratings: see :func:`label_values`) also get the ordinal view:
 the mean absolute error in label units, the share of documents off by at most one step, and how
 many are off by each number of steps.
+
+Multi-label models (non-exclusive labels, one probability per label: :func:`multilabel_metrics`)
+get what spaCy's ``textcat_multilabel`` scorer reports (micro and macro precision / recall / F1,
+per-label F1 and ROC AUC, the macro AUC) and more: ``accuracy`` is the exact-match share (every
+label of the document right), the samples-F1 and the Hamming loss, and per label its threshold
+and counts (tp, fp, fn, tn). A label is predicted when its probability reaches its threshold.
 """
 
 from __future__ import annotations
@@ -72,6 +78,63 @@ def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], labels:
     if ordered:
         out["ordinal"] = ordinal_metrics(y_true, y_pred, labels)
     return out
+
+
+def multilabel_metrics(y_true: np.ndarray, probs: np.ndarray, labels: Sequence[str],
+                       thresholds: Sequence[float] | None = None) -> dict[str, Any]:
+    """Metrics of probabilities ``probs`` [n, labels] against the label matrix ``y_true`` [n, labels] (1:
+    the document has the label), a label predicted when its probability is >= its threshold (default 0.5).
+
+    Keys: ``accuracy`` (exact match), ``micro_precision`` / ``micro_recall`` / ``micro_f1``,
+    ``macro_precision`` / ``macro_recall`` / ``macro_f1``, ``samples_f1``, ``hamming_loss``, ``macro_auc``
+    (as spaCy computes it: the sum of the labels' ROC AUC over the number of labels, a label with only one
+    class in ``y_true`` counting 0), ``per_label`` (precision, recall, f1, support, auc or None,
+    threshold, tp, fp, fn, tn), ``thresholds``, ``labels``, ``n_test`` and ``multi_label: true``.
+    """
+    from sklearn.metrics import (accuracy_score, f1_score, hamming_loss, multilabel_confusion_matrix,
+                                 precision_recall_fscore_support, roc_auc_score)
+
+    labels = list(labels)
+    y_true = np.asarray(y_true, dtype=np.int64).reshape(-1, len(labels))
+    probs = np.asarray(probs, dtype=np.float64).reshape(-1, len(labels))
+    cut = np.full(len(labels), 0.5) if thresholds is None else np.asarray(thresholds, dtype=np.float64)
+    y_pred = (probs >= cut).astype(np.int64)
+    n = len(y_true)
+    zeros = np.zeros(len(labels))
+    precision, recall, f1, _ = (precision_recall_fscore_support(y_true, y_pred, average=None, zero_division=0)
+                                if n else (zeros,) * 4)
+    counts = multilabel_confusion_matrix(y_true, y_pred) if n else np.zeros((len(labels), 2, 2), np.int64)
+    aucs: list[float | None] = [
+        float(roc_auc_score(y_true[:, i], probs[:, i])) if len(np.unique(y_true[:, i])) == 2 else None
+        for i in range(len(labels))]
+
+    def averaged(average: str) -> tuple[float, float, float]:
+        if not n:
+            return 0.0, 0.0, 0.0
+        p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, average=average, zero_division=0)
+        return float(p), float(r), float(f)
+
+    micro, macro = averaged("micro"), averaged("macro")
+    per_label = {
+        label: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
+                "support": int(y_true[:, i].sum()), "auc": aucs[i], "threshold": float(cut[i]),
+                "tp": int(counts[i, 1, 1]), "fp": int(counts[i, 0, 1]), "fn": int(counts[i, 1, 0]),
+                "tn": int(counts[i, 0, 0])}
+        for i, label in enumerate(labels)
+    }
+    return {
+        "multi_label": True,
+        "accuracy": float(accuracy_score(y_true, y_pred)) if n else 0.0,
+        "micro_precision": micro[0], "micro_recall": micro[1], "micro_f1": micro[2],
+        "macro_precision": macro[0], "macro_recall": macro[1], "macro_f1": macro[2],
+        "samples_f1": float(f1_score(y_true, y_pred, average="samples", zero_division=0)) if n else 0.0,
+        "hamming_loss": float(hamming_loss(y_true, y_pred)) if n else 0.0,
+        "macro_auc": float(sum(a for a in aucs if a is not None) / len(labels)) if labels else 0.0,
+        "per_label": per_label,
+        "thresholds": {label: float(t) for label, t in zip(labels, cut)},
+        "labels": labels,
+        "n_test": int(n),
+    }
 
 
 def ordinal_metrics(y_true: Sequence[int], y_pred: Sequence[int], labels: Sequence[str]) -> dict[str, Any]:

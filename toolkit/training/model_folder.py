@@ -107,7 +107,8 @@ def read_model_dir(model_dir: str | os.PathLike) -> dict[str, Any]:
 
 
 def load_test_data(model_dir: Path, max_len: int, n_labels: int) -> tuple[list[list[int]], np.ndarray]:
-    """Id lists (padding trimmed using ``lengths``) and label indices of ``test_data.npz``."""
+    """Id lists (padding trimmed using ``lengths``) and label indices of ``test_data.npz`` (a multi-label
+    model's: its label matrix [n, n_labels] of 0/1)."""
     path = model_dir / "test_data.npz"
     try:
         with np.load(path) as data:
@@ -122,7 +123,11 @@ def load_test_data(model_dir: Path, max_len: int, n_labels: int) -> tuple[list[l
         raise ModelFolderError(f"{path}: token_ids must be [n, max_len] with one label per row; got {token_ids.shape} and {labels.shape}")
     if len(token_ids) == 0:
         raise ModelFolderError(f"{path} holds no test documents; parity cannot be checked")
-    if labels.min() < 0 or labels.max() >= n_labels:
+    if labels.ndim == 2:  # multi-label
+        if labels.shape[1] != n_labels or not np.isin(labels, (0, 1)).all():
+            raise ModelFolderError(f"{path}: a multi-label model's labels must be a 0/1 matrix [n, {n_labels}], "
+                                   f"got shape {labels.shape}")
+    elif labels.min() < 0 or labels.max() >= n_labels:
         raise ModelFolderError(f"{path}: labels must be indices 0..{n_labels - 1}")
     if lengths is None:  # post-padded: the length is up to the last non-zero id
         nz = token_ids != 0

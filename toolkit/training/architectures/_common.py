@@ -161,8 +161,19 @@ def weigh_tokens(keras, x, ids, token_weights: np.ndarray):
     return x * scale
 
 
-def output(keras, h, labels: list[str], logits: str = "per-label"):
+def check_multi_label_head(arch: Any, multi_label: bool) -> None:
+    """A multi-label head needs ``logits="per-label"``: ``reference`` parametrises a softmax over
+    exclusive labels."""
+    if multi_label and getattr(arch, "logits", "per-label") == "reference":
+        raise arch.option_error("logits", "= 'reference' is a softmax over exclusive labels; a multi-label model "
+                                          "needs logits='per-label' (-A logits=per-label)")
+
+
+def output(keras, h, labels: list[str], logits: str = "per-label", multi_label: bool = False):
     """The output ``probabilities`` [batch, n_labels] (softmax over the labels) computed from ``h``.
+
+    ``multi_label``: one independent probability per label instead, Dense(n_labels, sigmoid), for
+    non-exclusive labels (trained with binary cross-entropy); only with ``per-label`` logits.
 
     ``per-label``: one logit per label, Dense(n_labels, softmax). ``reference``:
     n_labels - 1 logits and a constant 0 logit for the first label, the usual
@@ -171,6 +182,10 @@ def output(keras, h, labels: list[str], logits: str = "per-label"):
     and its binary cross-entropy; the two forms express the same functions but
     train differently (measured on the classic tutorial CNN: see its preset).
     """
+    if multi_label:
+        if logits != "per-label":
+            raise ConfigError(f"a multi-label output needs logits='per-label', got {logits!r}")
+        return keras.layers.Dense(len(labels), activation="sigmoid", name="probabilities")(h)
     if logits == "per-label":
         return keras.layers.Dense(len(labels), activation="softmax", name="probabilities")(h)
     if logits != "reference":

@@ -156,6 +156,8 @@ class CNN(Architecture):
             self, conv_trains_embedding, bag, has_conv=bool(options["kernel_sizes"]))
         super().__init__(**options)
 
+    supports_multi_label = True  # build(multi_label=True): a sigmoid per label
+
     @property
     def needs_token_weights(self) -> bool:
         """``build()`` needs ``token_weights`` (the trainer passes them when this is true)."""
@@ -171,18 +173,20 @@ class CNN(Architecture):
     # -- model ------------------------------------------------------------
     def build(self, vocab_size: int, dim: int, weights: Any = None, trainable: bool = True,
               max_len: int | None = None, labels: Sequence[str] = ("NEGATIVE", "POSITIVE"),
-              token_weights: Any = None):
+              token_weights: Any = None, multi_label: bool = False):
         """The Keras model: int32 ``token_ids`` [batch, length] -> ``probabilities`` [batch, n_labels].
 
         ``weights`` (float32 [vocab_size, dim]) initialises the embedding;
         ``trainable=False`` freezes it. With the ``fixed`` policy the input has
         shape (max_len,); with ``dynamic`` it is (None,) and ``max_len`` is only
         checked against ``min_len``. ``token_weights`` (float [vocab_size]) are
-        the fixed bag weights, required when ``needs_token_weights``.
+        the fixed bag weights, required when ``needs_token_weights``. ``multi_label``: a sigmoid
+        per label (non-exclusive labels) instead of the softmax.
         """
         fixed = self.length_policy == "fixed"
         vocab_size, dim, weights, max_len, labels = self.check_build_args(
-            vocab_size, dim, weights, max_len, labels, max_len_required=fixed)
+            vocab_size, dim, weights, max_len, labels, max_len_required=fixed, multi_label=multi_label)
+        c.check_multi_label_head(self, multi_label)
         token_weights = c.check_token_weights(self.name, token_weights, vocab_size, self.needs_token_weights)
         import keras
         from keras import layers, ops
@@ -239,7 +243,7 @@ class CNN(Architecture):
             h = layers.Dense(units, activation=self.activation, name=f"dense_{i}")(h)
             if self.dropout:
                 h = layers.Dropout(self.dropout, name=f"dropout_{i}")(h)
-        out = c.output(keras, h, labels, self.logits)
+        out = c.output(keras, h, labels, self.logits, multi_label)
         model = keras.Model(ids, out, name=self.name.replace("-", "_"))
         c.set_embedding_weights(emb_layer, weights)
         return model

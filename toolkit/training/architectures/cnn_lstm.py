@@ -104,6 +104,7 @@ class CNNLSTM(Architecture):
             raise self.option_error("kernel_size", f"= {self.kernel_size} is wider than chunk_len = {self.chunk_len}")
 
     length_policy = "fixed"
+    supports_multi_label = True  # build(multi_label=True): a sigmoid per label
 
     @property
     def needs_token_weights(self) -> bool:
@@ -117,10 +118,12 @@ class CNNLSTM(Architecture):
     # -- model ------------------------------------------------------------
     def build(self, vocab_size: int, dim: int, weights: Any = None, trainable: bool = True,
               max_len: int | None = None, labels: Sequence[str] = ("NEGATIVE", "POSITIVE"),
-              token_weights: Any = None):
-        """The Keras model: int32 ``token_ids`` [batch, max_len] -> ``probabilities`` [batch, n_labels]."""
+              token_weights: Any = None, multi_label: bool = False):
+        """The Keras model: int32 ``token_ids`` [batch, max_len] -> ``probabilities`` [batch, n_labels]
+        (``multi_label``: a sigmoid per label instead of the softmax)."""
         vocab_size, dim, weights, max_len, labels = self.check_build_args(
-            vocab_size, dim, weights, max_len, labels, max_len_required=True)
+            vocab_size, dim, weights, max_len, labels, max_len_required=True, multi_label=multi_label)
+        c.check_multi_label_head(self, multi_label)
         if max_len % self.chunk_len:
             raise ConfigError(
                 f"architecture {self.name!r}: option 'chunk_len' = {self.chunk_len} does not divide "
@@ -163,7 +166,7 @@ class CNNLSTM(Architecture):
             tokens = emb_layer(ids)  # the chunk CNN's embedding, over the whole document
             bag = c.masked_pool(ops, tokens, c.window_mask(c.token_mask(ops, ids), 1), "avg")
             x = layers.Concatenate(name="features")([x] + bag)
-        out = c.output(keras, x, labels, self.logits)
+        out = c.output(keras, x, labels, self.logits, multi_label)
         model = keras.Model(ids, out, name="cnn_lstm")
         c.set_embedding_weights(emb_layer, weights)
         return model
