@@ -115,7 +115,8 @@ def add_linear_path(config: Any, network: Any, prepared: Any, ids: Sequence[Sequ
     """The trained ``network`` with the linear path added (``training.linear = "nb-lr"``), and its record.
 
     The linear path is fitted on every training document (``ids``, labels ``prepared.train_labels``), its
-    ``C`` chosen by inner cross-validation on them. Its weight: ``training.linear_weight`` when set; else
+    ``C`` chosen by inner cross-validation on them. Its weight: ``training.linear_weight`` when set (the
+    default, 0.5: the plain mean of the two paths' logits); else
     chosen on the validation documents when there are some (``val_ids``: the user's dev set or the share
     held out, which the network did not train on; the linear path for that choice is fitted on the
     network's own training rows ``fit_rows`` only); else :data:`DEFAULT_WEIGHT`.
