@@ -123,12 +123,12 @@ def fit_linear(ids: Sequence[Sequence[int]], labels: Sequence[int], vocab_size: 
                C: float | None = None) -> LinearModel:
     """Fit the linear path on encoded training documents (``labels``: indices into the model's labels,
     or the label matrix [documents, n_labels] of non-exclusive labels: :func:`fit_linear_multilabel`).
-    ``C`` given (exclusive labels): that strength, without the inner cross-validation (it was chosen on a
-    part of these documents)."""
+    ``C`` given: that strength (for a label matrix, one per label), without the inner cross-validation (it
+    was chosen on a part of these documents)."""
     from sklearn.linear_model import LogisticRegression
 
     if np.ndim(labels) == 2:
-        return fit_linear_multilabel(ids, labels, vocab_size, nb_weights, max_len, seed)
+        return fit_linear_multilabel(ids, labels, vocab_size, nb_weights, max_len, seed, C=C)
     y = np.asarray(labels, dtype=np.int64)
     if len(y) != len(ids):
         raise TrainingError(f"fit_linear: {len(ids)} documents but {len(y)} labels")
@@ -155,10 +155,11 @@ def fit_linear(ids: Sequence[Sequence[int]], labels: Sequence[int], vocab_size: 
 
 
 def fit_linear_multilabel(ids: Sequence[Sequence[int]], label_matrix: np.ndarray, vocab_size: int,
-                          nb_weights: np.ndarray, max_len: int | None = None, seed: int = 0) -> LinearModel:
+                          nb_weights: np.ndarray, max_len: int | None = None, seed: int = 0,
+                          C: Sequence[float] | None = None) -> LinearModel:
     """The linear path of non-exclusive labels: one binary logistic regression per label on the same
-    NB-scaled features (its ``C`` by its own inner CV), its logit = the label's column; a label that all or
-    none of the documents have gets a constant logit of +30 or -30. The fits run with one BLAS/OpenMP thread
+    NB-scaled features (its ``C`` by its own inner CV, or ``C[label]`` when given), its logit = the label's
+    column; a label that all or none of the documents have gets a constant logit of +30 or -30. The fits run with one BLAS/OpenMP thread
     (threadpoolctl, scikit-learn's own dependency): on a busy machine the libraries' spinning threads made
     each small fit about 100 times slower (3 s instead of 0.03 s for 300 documents, measured here)."""
     from sklearn.linear_model import LogisticRegression
@@ -181,10 +182,10 @@ def fit_linear_multilabel(ids: Sequence[Sequence[int]], label_matrix: np.ndarray
                 strengths.append(0.0)
                 inner.append(0)
                 continue
-            C, folds = _chosen_C(x, y, seed)
-            clf = LogisticRegression(C=C, max_iter=5000, random_state=seed).fit(x, y)
+            strength, folds = _chosen_C(x, y, seed) if C is None or not C[c] else (float(C[c]), 0)
+            clf = LogisticRegression(C=strength, max_iter=5000, random_state=seed).fit(x, y)
             coef[c], bias[c] = clf.coef_[0], clf.intercept_[0]
-            strengths.append(C)
+            strengths.append(strength)
             inner.append(folds)
     weights = (coef * scale[None, :]).T
     weights[0] = 0.0
