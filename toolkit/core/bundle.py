@@ -130,6 +130,12 @@ class BundleInfo:
     #: format 2 on; for a version-1 bundle it is computed on reading (``bundle_id_recorded`` false).
     bundle_id: str = ""
     bundle_id_recorded: bool = True
+    #: Non-exclusive labels (``bundle.json["multi_label"]``): one independent probability per label, and a
+    #: label is predicted when its probability reaches its threshold. False for bundles without the field.
+    multi_label: bool = False
+    #: The decision threshold of each label, in label order (``bundle.json["thresholds"]``; 0.5 each when a
+    #: multi-label bundle has none); ``None`` for an exclusive bundle.
+    thresholds: list[float] | None = None
 
     @property
     def model_path(self) -> Path:
@@ -238,6 +244,8 @@ def _read_bundle(path: Path, verify: bool, check_tokenizer: bool) -> BundleInfo:
     if unknown not in UNKNOWN_POLICIES:
         raise _field_error(path, f"'vocab.unknown' must be one of {', '.join(UNKNOWN_POLICIES)}, got {unknown!r}")
 
+    multi_label, thresholds = _label_mode(meta, labels, path)
+
     files = meta.get("files")
     if not isinstance(files, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
         raise _field_error(path, "'files' must map file names to sha256 hex digests")
@@ -298,7 +306,33 @@ def _read_bundle(path: Path, verify: bool, check_tokenizer: bool) -> BundleInfo:
         files=dict(files),
         bundle_id=bundle_id,
         bundle_id_recorded=recorded_id is not None,
+        multi_label=multi_label,
+        thresholds=thresholds,
     )
+
+
+def _label_mode(meta: dict[str, Any], labels: list[str], path: Path) -> tuple[bool, list[float] | None]:
+    """``multi_label`` (a bool, default false) and ``thresholds`` ({label: number in [0, 1]} naming every
+    label, only with ``multi_label``) of bundle.json, the thresholds in label order."""
+    multi_label = meta.get("multi_label", False)
+    if not isinstance(multi_label, bool):
+        raise _field_error(path, f"'multi_label' must be true or false, got {multi_label!r}")
+    thresholds = meta.get("thresholds")
+    if thresholds is None:
+        return multi_label, [0.5] * len(labels) if multi_label else None
+    if not multi_label:
+        raise _field_error(path, "'thresholds' is set but 'multi_label' is not true (an exclusive bundle predicts "
+                                 "its top label)")
+    if not isinstance(thresholds, dict) or set(thresholds) != set(labels):
+        raise _field_error(path, f"'thresholds' must map each label ({', '.join(labels)}) to a number, got "
+                                 f"{thresholds!r}")
+    out = []
+    for label in labels:
+        value = thresholds[label]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+            raise _field_error(path, f"'thresholds' of {label!r} must be a number from 0 to 1, got {value!r}")
+        out.append(float(value))
+    return multi_label, out
 
 
 def _no_constant(name: str) -> Any:

@@ -10,11 +10,13 @@ how much removing it lowers the log-odds of the explained label::
     weight = logit P(label | text) - logit P(label | text without the unit)
 
 (natural log; ``logit p = log p - log(1 - p)``, computed from the other labels'
-probabilities so that it stays exact near 1). Positive: the unit pushed the
-score towards the label; negative: away from it. Scores are the runtime's
-(calibrated when the bundle is), so the weights describe the served model, not
-a separate lexicon. The explained label is ``label`` when given, else the last
-of two labels (``POSITIVE`` for the polarity labels), else the predicted one.
+probabilities so that it stays exact near 1; a multi-label bundle's labels are
+independent, so there ``1 - p`` is the label's own complement). Positive: the
+unit pushed the score towards the label; negative: away from it. Scores are the
+runtime's (calibrated when the bundle is), so the weights describe the served
+model, not a separate lexicon. The explained label is ``label`` when given, else
+the last of two exclusive labels (``POSITIVE`` for the polarity labels), else the
+most probable one.
 
 The **terms** are the units ranked by ``|weight|`` per word, without overlaps: a
 word pair is chosen over its words when together they move the score more than
@@ -84,18 +86,19 @@ class Explanation:
                 "terms": [t.to_dict() for t in self.terms], "words": [t.to_dict() for t in self.words]}
 
 
-def explained_label(labels: Sequence[str], probs: np.ndarray, label: str | None) -> int:
+def explained_label(labels: Sequence[str], probs: np.ndarray, label: str | None, multi_label: bool = False) -> int:
     if label is not None:
         if label not in labels:
             raise ConfigError(f"explain: label {label!r} is not one of the bundle's labels ({', '.join(labels)})")
         return list(labels).index(label)
-    return len(labels) - 1 if len(labels) == 2 else int(np.argmax(probs))
+    return len(labels) - 1 if len(labels) == 2 and not multi_label else int(np.argmax(probs))
 
 
-def log_odds(probs: np.ndarray, j: int) -> np.ndarray:
-    """``log p_j - log(sum of the other p)`` per row, from float32 probabilities without losing precision near 1."""
+def log_odds(probs: np.ndarray, j: int, multi_label: bool = False) -> np.ndarray:
+    """``log p_j - log(sum of the other p)`` per row, from float32 probabilities without losing precision near 1;
+    ``multi_label``: ``log p_j - log(1 - p_j)`` (the labels are independent)."""
     probs = np.asarray(probs, dtype=np.float64)
-    other = np.delete(probs, j, axis=1).sum(axis=1)
+    other = 1.0 - probs[:, j] if multi_label else np.delete(probs, j, axis=1).sum(axis=1)
     return np.log(np.maximum(probs[:, j], _TINY)) - np.log(np.maximum(other, _TINY))
 
 
@@ -134,7 +137,7 @@ def explain_texts(runtime: Any, texts: Sequence[str], *, label: str | None = Non
     """An :class:`Explanation` of each text under ``runtime`` (a :class:`toolkit.serving.runtime.Runtime`).
 
     Args:
-        label: the label to explain (default: the last of two labels, else the predicted one).
+        label: the label to explain (default: the last of two exclusive labels, else the most probable one).
         top: how many terms to keep (``None``: all, ranked).
         ngrams: longest run of neighbouring words occluded together (1: words only).
         batch_size: variants per onnxruntime call.
@@ -162,10 +165,11 @@ def explain_texts(runtime: Any, texts: Sequence[str], *, label: str | None = Non
         else:
             variants = [text] + [_without(text, [words[w] for w in unit]) for unit in units]
             probs = runtime.score(variants, batch_size=batch_size)
-        j = explained_label(runtime.labels, probs[0], label)
-        lo = log_odds(probs, j)
+        multi = bool(getattr(runtime, "multi_label", False))
+        j = explained_label(runtime.labels, probs[0], label, multi)
+        lo = log_odds(probs, j, multi)
         weights = lo[0] - lo[1:]
-        other = (runtime.labels[1 - j] if len(runtime.labels) == 2 else f"not {runtime.labels[j]}")
+        other = (runtime.labels[1 - j] if len(runtime.labels) == 2 and not multi else f"not {runtime.labels[j]}")
         terms_all = []
         for unit, weight in zip(units, weights.tolist()):
             start, end = words[unit[0]][0], words[unit[-1]][1]

@@ -39,8 +39,9 @@ def predict_file(
     """Score every text of ``in_path`` and write JSONL to ``out_path``.
 
     Each output line: ``{"index": i, ["id": ...,] "label": ..., "probabilities":
-    {label: p}}``, in input order. The output is written to a temporary file
-    and renamed into place. Returns a summary (documents, label counts, seconds).
+    {label: p}}`` (a multi-label bundle: ``"labels": [...]``, those over their
+    thresholds), in input order. The output is written to a temporary file
+    and renamed into place. Returns a summary (documents, documents per label, seconds).
     """
     out_path = Path(out_path)
     if out_path.is_dir():
@@ -62,7 +63,8 @@ def predict_file(
                 chunk = records[begin : begin + chunk_size]
                 probs = rt.score([text for _, text in chunk], batch_size=batch_size)
                 for offset, ((extra, _), rec) in enumerate(zip(chunk, rt.to_records(probs))):
-                    counts[rec["label"]] += 1
+                    for label in rec["labels"] if rt.multi_label else (rec["label"],):
+                        counts[label] += 1
                     out.write(json.dumps({"index": begin + offset, **extra, **rec}, ensure_ascii=False) + "\n")
                 advance(len(chunk))
         os.replace(tmp, out_path)
@@ -95,6 +97,8 @@ def bundle_report(bundle: str | os.PathLike, threads: int | None = None) -> dict
                    "every file's size and sha256, the tokenizer, vocabulary vs model, labels vs model outputs "
                    "(format 1: bundle.json itself carries no id; export again for one)",
         "labels": list(info.labels),
+        "multi_label": info.multi_label,
+        **({"thresholds": dict(zip(info.labels, info.thresholds))} if info.multi_label else {}),
         "tokenizer": {k: info.tokenizer.get(k) for k in ("name", "config", "distribution", "version")},
         "vocab_size": len(rt.vocab),
         "ngrams": info.ngrams,

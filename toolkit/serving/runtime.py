@@ -28,6 +28,12 @@ Batching follows the bundle's length policy:
   slightly different score for one document padded to different widths;
   sorting keeps the padding, and so that effect, small.
 
+Multi-label bundles (``bundle.json["multi_label"]``: non-exclusive labels) give
+one independent probability per label (they do not sum to 1); a label is
+predicted when its probability reaches its threshold (``bundle.json["thresholds"]``,
+:attr:`Runtime.thresholds`), so a record lists ``labels``, possibly none, where an
+exclusive bundle's names its one ``label``.
+
 Empty documents (no tokens after tokenizing: an empty or white-space-only
 text) have a defined score: the model's output for one all-padding row, ``min_len``
 wide under the dynamic policy and ``max_len`` wide under the fixed one
@@ -110,8 +116,13 @@ class Runtime:
         self.max_len: int = info.max_len
         self.min_len: int = info.min_len
         self._input_dtype = np.int32
+        #: Non-exclusive labels: one probability per label, each decided at its threshold.
+        self.multi_label: bool = info.multi_label
+        #: float32 [n_labels]: the threshold of each label (multi-label bundles), else ``None``.
+        self.thresholds = None if info.thresholds is None else np.asarray(info.thresholds, dtype=np.float32)
         #: ``bundle.json["calibration"]``, applied to every score (:mod:`toolkit.core.calibration`).
-        self.calibration = Calibration.from_record(info.meta.get("calibration"), where=f"{info.path}/bundle.json")
+        self.calibration = Calibration.from_record(info.meta.get("calibration"), where=f"{info.path}/bundle.json",
+                                                   labels=info.labels, multi_label=info.multi_label)
         self.temperature: float | None = self.calibration.temperature
         self._empty_score: np.ndarray | None = None
         self._doc_encoder: DocEncoder | None = None
@@ -303,9 +314,22 @@ class Runtime:
     def label_of(self, probs: np.ndarray) -> list[str]:
         return [self.labels[i] for i in np.argmax(probs, axis=1)]
 
+    def decide(self, probs: np.ndarray) -> np.ndarray:
+        """bool [n, n_labels]: which labels a multi-label bundle predicts (probability >= threshold)."""
+        if self.thresholds is None:
+            raise BundleError(f"bundle {self.info.path} is exclusive: it predicts its top label, not labels over "
+                              f"thresholds")
+        return np.asarray(probs) >= self.thresholds
+
     def to_records(self, probs: np.ndarray) -> list[dict[str, Any]]:
-        """``[{"label": ..., "probabilities": {label: p}}]`` for a score array."""
+        """``[{"label": ..., "probabilities": {label: p}}]`` for a score array; a multi-label bundle's records
+        are ``{"labels": [the labels over their thresholds, in label order], "probabilities": {label: p}}``."""
         labels = self.labels
+        if self.multi_label:
+            chosen = self.decide(probs)
+            return [{"labels": [lab for lab, on in zip(labels, row_on) if on],
+                     "probabilities": {lab: float(p) for lab, p in zip(labels, row)}}
+                    for row, row_on in zip(probs, chosen)]
         return [
             {"label": labels[int(np.argmax(row))], "probabilities": {lab: float(p) for lab, p in zip(labels, row)}}
             for row in probs

@@ -27,10 +27,13 @@ Config (``[components.review_sentiment]``):
     A path that does not exist, or is not a valid bundle, is refused when the
     component is created (``nlp.add_pipe``), with a message naming the path.
 ``threshold``
-    Passed to the scorer, as ``textcat`` does. The bundle's labels are
-    mutually exclusive, so evaluation takes the highest-scoring label and
+    Passed to the scorer, as ``textcat`` does. An exclusive bundle's labels
+    are mutually exclusive, so evaluation takes the highest-scoring label and
     spaCy's scorer ignores the threshold; it is kept for symmetry with
-    ``textcat`` and for custom scorers.
+    ``textcat`` and for custom scorers. A multi-label bundle is scored at its
+    own per-label thresholds (``bundle.json["thresholds"]``, chosen on
+    held-out data at training), not at this one; ``component.score(examples,
+    threshold=0.5)`` scores every label at one cut instead.
 ``batch_size``
     Most documents per onnxruntime call.
 ``threads``
@@ -45,7 +48,13 @@ Config (``[components.review_sentiment]``):
 ``scorer``
     spaCy's ``spacy.textcat_scorer.v2`` (exclusive classes), so
     ``nlp.evaluate`` reports ``cats_score``, ``cats_macro_f``,
-    ``cats_f_per_type`` and the rest exactly as for ``textcat``.
+    ``cats_f_per_type`` and the rest exactly as for ``textcat``. With a
+    multi-label bundle (non-exclusive labels: ``doc.cats`` holds one
+    independent probability per label) spaCy's own
+    ``spacy.textcat_multilabel_scorer.v2`` is used instead of that default, so
+    ``nlp.evaluate`` reports like ``textcat_multilabel`` (``cats_score`` is the
+    macro AUC; P/R/F count a label when its probability reaches the label's
+    threshold). Any other scorer is called as configured.
 
 Creating the component checks the whole bundle and loads it
 (:func:`toolkit.serving.component_bundle.load_checked`): a damaged bundle is
@@ -74,6 +83,7 @@ import srsly
 from spacy.language import Language
 from spacy.pipeline import Pipe
 from spacy.pipeline.textcat import textcat_score
+from spacy.pipeline.textcat_multilabel import textcat_multilabel_score
 from spacy.tokens import Doc
 from spacy.training import Example, validate_examples
 from spacy.util import minibatch
@@ -149,8 +159,9 @@ class ReviewSentiment(Pipe):
     """Scores each ``Doc`` with an ONNX review-sentiment bundle and sets ``doc.cats``.
 
     ``doc.cats`` gets one float per label of the bundle (mutually exclusive
-    classes; they sum to 1 for a softmax model). A whole batch is scored with
-    one onnxruntime call per ``batch_size`` documents.
+    classes; they sum to 1 for a softmax model; a multi-label bundle's are
+    independent). A whole batch is scored with one onnxruntime call per
+    ``batch_size`` documents.
     """
 
     def __init__(
@@ -314,18 +325,32 @@ class ReviewSentiment(Pipe):
         """Nothing to train: the bundle is ready. Checks that a bundle is there."""
         self.runtime  # noqa: B018 - raises the clear "no bundle" error, loads the session
 
-    def score(self, examples: Iterable[Example], **kwargs: Any) -> dict[str, Any]:
-        """Score like spaCy's ``textcat``: exclusive classes, the bundle's labels.
+    @property
+    def multi_label(self) -> bool:
+        """Whether the bundle in use has non-exclusive labels (``bundle.json["multi_label"]``)."""
+        return self._info is not None and self._info.multi_label
 
-        Returns ``cats_score`` (macro F), ``cats_micro_*``, ``cats_macro_*``,
-        ``cats_f_per_type`` and ``cats_auc_per_type``.
+    def score(self, examples: Iterable[Example], **kwargs: Any) -> dict[str, Any]:
+        """Score like spaCy's ``textcat`` (exclusive classes, the bundle's labels), or for a multi-label
+        bundle like ``textcat_multilabel``, each label decided at the bundle's threshold for it.
+
+        Returns ``cats_score`` (macro F; for a multi-label bundle the macro AUC), ``cats_micro_*``,
+        ``cats_macro_*``, ``cats_f_per_type`` and ``cats_auc_per_type``.
         """
         validate_examples(examples, "ReviewSentiment.score")
         if self.scorer is None:
             return {}
         settings: dict[str, Any] = {"labels": self.labels, "threshold": self.cfg["threshold"]}
+        scorer = self.scorer
+        if self.multi_label:
+            if scorer is textcat_score:  # the default exclusive scorer: spaCy's multi-label one instead
+                scorer = textcat_multilabel_score
+            if scorer is textcat_multilabel_score and "threshold" not in kwargs:
+                examples = list(examples)
+                settings.update(threshold=0.5, getter=_threshold_getter(examples, self.labels,
+                                                                        self._info.thresholds))
         settings.update(kwargs)
-        return self.scorer(examples, **settings)
+        return scorer(examples, **settings)
 
     # ------------------------------------------------------------------ serialisation
     def _bundle_files(self) -> list[Path]:
@@ -425,6 +450,30 @@ class ReviewSentiment(Pipe):
     def __repr__(self) -> str:
         where = self.bundle_path if self.bundle_path is not None else "no bundle"
         return f"<ReviewSentiment {self.name!r} {where} labels={list(self.labels)}>"
+
+
+def _threshold_getter(examples: Sequence[Example], labels: Sequence[str],
+                      thresholds: Sequence[float]) -> Callable[[Doc, str], dict[str, Any]]:
+    """A ``getter`` for spaCy's ``Scorer.score_cats`` that decides each label at its own threshold ``t``
+    while the scorer cuts at 0.5: a predicted doc's score ``p`` of a label is mapped to 0.5 at ``t``,
+    linearly below and above (0 stays 0, 1 stays 1), so ``p >= t`` exactly when the mapped score is >= 0.5,
+    and each label's ranking, hence its ROC AUC, is unchanged. Gold docs' cats are returned as they are."""
+    cut = dict(zip(labels, (float(t) for t in thresholds)))
+    predicted = {id(example.predicted) for example in examples}
+    below = float(np.nextafter(0.5, 0.0))
+
+    def mapped(p: float, t: float) -> float:
+        if p >= t:
+            return 1.0 if t >= 1.0 else 0.5 + 0.5 * (p - t) / (1.0 - t)
+        return min(0.5 * p / t, below)
+
+    def getter(doc: Doc, attr: str) -> dict[str, Any]:
+        cats = getattr(doc, attr)
+        if id(doc) not in predicted:
+            return cats
+        return {label: mapped(float(p), cut[label]) if label in cut else p for label, p in cats.items()}
+
+    return getter
 
 
 def _remove_tree(folder: str, owner_pid: int) -> None:

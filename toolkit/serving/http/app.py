@@ -76,8 +76,11 @@ class ScoreRequest(BaseModel):
 
 class ScoreResult(BaseModel):
     id: Optional[Union[str, int]] = Field(None, description="The caller's id, when `ids` was given.")
-    label: str = Field(..., description="The most probable label.")
-    probabilities: dict[str, float] = Field(..., description="Probability of each label.")
+    label: Optional[str] = Field(None, description="The most probable label (exclusive bundles).")
+    labels: Optional[list[str]] = Field(None, description="Multi-label bundles: the labels whose probability "
+                                                          "reaches their threshold, in label order (maybe none).")
+    probabilities: dict[str, float] = Field(..., description="Probability of each label (a multi-label "
+                                                             "bundle's are independent: they need not sum to 1).")
 
 
 class ScoreResponse(BaseModel):
@@ -91,6 +94,8 @@ class ModelInfo(BaseModel):
 
     name: str
     labels: list[str]
+    multi_label: bool = Field(False, description="Non-exclusive labels: one probability per label.")
+    thresholds: Optional[dict[str, float]] = Field(None, description="Multi-label bundles: each label's threshold.")
     architecture: Optional[dict[str, Any]]
     embedding: Optional[str]
     tokenizer: dict[str, Any]
@@ -171,6 +176,9 @@ class Service:
         return {
             "name": self.info.name,
             "labels": list(self.runtime.labels),
+            "multi_label": self.runtime.multi_label,
+            "thresholds": (dict(zip(self.runtime.labels, map(float, self.runtime.thresholds)))
+                           if self.runtime.multi_label else None),
             "architecture": {"name": arch.get("name"), "config": arch.get("config")} if isinstance(arch, dict) else None,
             "embedding": emb.get("name") if isinstance(emb, dict) else None,
             "tokenizer": {"name": self.info.tokenizer["name"], "config": self.info.tokenizer.get("config", {})},

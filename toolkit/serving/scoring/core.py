@@ -3,7 +3,10 @@ the paths a cluster's workers must see.
 
 Output columns, after the input's own columns (unchanged, in their order):
 
-* ``label`` (or ``--label-column``): the most probable label, as ``Runtime.to_records``;
+* ``label`` (or ``--label-column``): the most probable label, as ``Runtime.to_records``; for a
+  multi-label bundle a list of strings instead: the labels whose probability reaches their
+  threshold (``bundle.json["thresholds"]``), in label order, possibly empty (the column keeps its
+  name, so ``--label-column`` works alike);
 * ``p_<LABEL>`` for each of the bundle's labels, in label order: float32 probabilities,
   the same numbers as ``Runtime.score``.
 """
@@ -49,6 +52,13 @@ def bundle_labels(bundle: Path) -> list[str]:
     return list(read_bundle(bundle, verify=False).labels)
 
 
+def bundle_thresholds(bundle: Path) -> list[float] | None:
+    """A multi-label bundle's per-label thresholds (label order), ``None`` for an exclusive bundle."""
+    from toolkit.core.bundle import read_bundle
+
+    return read_bundle(bundle, verify=False).thresholds
+
+
 def pack_bundle(bundle: str | os.PathLike) -> bytes:
     """The bundle folder as bytes (a gzip tar), to ship to workers that cannot see the driver's disk."""
     path = Path(bundle)
@@ -88,22 +98,29 @@ def load_runtime(source: BundleSource, threads: int | None = None) -> Any:
         return Runtime.load(tmp, threads=threads)
 
 
-def score_columns(probs: np.ndarray, labels: Sequence[str], label_column: str = "label") -> dict[str, Any]:
-    """``{column: pyarrow array}`` for a [n, n_labels] probability array."""
+def score_columns(probs: np.ndarray, labels: Sequence[str], label_column: str = "label",
+                  thresholds: Sequence[float] | None = None) -> dict[str, Any]:
+    """``{column: pyarrow array}`` for a [n, n_labels] probability array; ``thresholds`` (a multi-label
+    bundle's): the label column lists the labels at or over their thresholds."""
     import pyarrow as pa
 
     probs = np.asarray(probs, dtype=np.float32)
     names = np.asarray(list(labels), dtype=object)
-    columns: dict[str, Any] = {label_column: pa.array(names[np.argmax(probs, axis=1)] if len(probs) else [],
-                                                      type=pa.string())}
+    if thresholds is not None:
+        chosen = probs >= np.asarray(thresholds, dtype=np.float32)
+        columns: dict[str, Any] = {label_column: pa.array([names[row].tolist() for row in chosen],
+                                                          type=pa.list_(pa.string()))}
+    else:
+        columns = {label_column: pa.array(names[np.argmax(probs, axis=1)] if len(probs) else [], type=pa.string())}
     for i, name in enumerate(probability_columns(labels)):
         columns[name] = pa.array(probs[:, i], type=pa.float32())
     return columns
 
 
-def with_scores(table: Any, probs: np.ndarray, labels: Sequence[str], label_column: str = "label") -> Any:
-    """``table`` with the label and probability columns appended."""
-    for name, array in score_columns(probs, labels, label_column).items():
+def with_scores(table: Any, probs: np.ndarray, labels: Sequence[str], label_column: str = "label",
+                thresholds: Sequence[float] | None = None) -> Any:
+    """``table`` with the label and probability columns appended (``thresholds``: see :func:`score_columns`)."""
+    for name, array in score_columns(probs, labels, label_column, thresholds).items():
         table = table.append_column(name, array)
     return table
 
@@ -115,6 +132,7 @@ class TableScorer:
                  threads: int | None = None, batch_size: int = 64):
         self.runtime = load_runtime(bundle, threads=threads)
         self.labels = list(self.runtime.labels)
+        self.thresholds = None if self.runtime.thresholds is None else self.runtime.thresholds.tolist()
         self.text_field = text_field
         self.label_column = label_column
         self.batch_size = batch_size
@@ -126,7 +144,7 @@ class TableScorer:
         from toolkit.serving.scoring.io import text_values
 
         texts = text_values(table, self.text_field, source, first_row)
-        return with_scores(table, self.score(texts), self.labels, self.label_column)
+        return with_scores(table, self.score(texts), self.labels, self.label_column, self.thresholds)
 
 
 def toolkit_cause(exc: BaseException) -> ToolkitError | None:

@@ -67,16 +67,19 @@ class LocalEngine:
         self._pool: ProcessPoolExecutor | None = None
         self._scorer: TableScorer | None = None
         self.labels: list[str] = []
+        self.thresholds: list[float] | None = None  # a multi-label bundle's (the label column lists labels)
 
     def __enter__(self) -> "LocalEngine":
         if self.workers == 1:
             self._scorer = TableScorer(self.bundle, self.text_field, self.label_column, threads=self.threads,
                                        batch_size=self.batch_size)
             self.labels = self._scorer.labels
+            self.thresholds = self._scorer.thresholds
         else:
-            from toolkit.serving.scoring.core import bundle_labels
+            from toolkit.serving.scoring.core import bundle_labels, bundle_thresholds
 
             self.labels = bundle_labels(self.bundle)
+            self.thresholds = bundle_thresholds(self.bundle)
             # spawn: a clean interpreter per worker, safe whatever threads this process runs
             self._pool = ProcessPoolExecutor(
                 self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
@@ -116,7 +119,7 @@ class LocalEngine:
 
         def write_oldest() -> None:
             table, future = inflight.popleft()
-            sink.write(with_scores(table, future.result(), self.labels, self.label_column))
+            sink.write(with_scores(table, future.result(), self.labels, self.label_column, self.thresholds))
             advance(table.num_rows)
 
         try:

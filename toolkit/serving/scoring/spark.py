@@ -6,8 +6,10 @@
     >>> df.select("id", "sentiment.label", "sentiment.probabilities")
 
 The struct has ``label`` (string) and ``probabilities`` (array<float>, in the
-bundle's label order, see ``labels_of``). The model is loaded once per Python
-worker (``make_predict_fn``, cached by Spark); batches arrive as numpy arrays
+bundle's label order, see ``labels_of``). ``label`` is the most probable label;
+for a multi-label bundle compare each probability with its threshold instead
+(the ``spark`` engine's label column does: :func:`score_frame`). The model is
+loaded once per Python worker (``make_predict_fn``, cached by Spark); batches arrive as numpy arrays
 of texts. The bundle reaches the executors as bytes inside the function
 (``ship="bytes"``: no shared storage needed) or by path (``ship="path"``).
 """
@@ -20,7 +22,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from toolkit.core.errors import InputError, ScoringError, ToolkitError
-from toolkit.serving.scoring.core import engine_failure
+from toolkit.serving.scoring.core import bundle_thresholds, engine_failure
 from toolkit.core.atomic import remove_path, temp_path
 from toolkit.serving.scoring.io import Job, count_rows
 
@@ -120,14 +122,22 @@ def read_frame(spark: Any, job: Job, text_field: str, columns: Sequence[str]) ->
     return df.select(*[F.col(f"`{c}`") for c in ordered])
 
 
-def score_frame(df: Any, udf: Any, text_field: str, labels: Sequence[str], label_column: str = "label") -> Any:
-    """``df`` with the label and ``p_<LABEL>`` columns appended."""
+def score_frame(df: Any, udf: Any, text_field: str, labels: Sequence[str], label_column: str = "label",
+                thresholds: Sequence[float] | None = None) -> Any:
+    """``df`` with the label and ``p_<LABEL>`` columns appended; ``thresholds`` (a multi-label bundle's):
+    the label column is an array of the labels whose probability reaches their threshold, in label order."""
     from pyspark.sql import functions as F
 
     scored = df.withColumn("__toolkit_sentiment", udf(F.col(f"`{text_field}`")))
-    probs = [F.col("__toolkit_sentiment.probabilities")[i].alias(f"p_{label}") for i, label in enumerate(labels)]
-    return scored.select(*[F.col(f"`{c}`") for c in df.columns],
-                         F.col("__toolkit_sentiment.label").alias(label_column), *probs)
+    prob = F.col("__toolkit_sentiment.probabilities")
+    probs = [prob[i].alias(f"p_{label}") for i, label in enumerate(labels)]
+    if thresholds is None:
+        label = F.col("__toolkit_sentiment.label")
+    else:  # compared in float32, as the runtime compares (the probabilities are float32)
+        chosen = [F.when(prob[i] >= F.lit(float(t)).cast("float"), F.lit(name))
+                  for i, (name, t) in enumerate(zip(labels, thresholds))]
+        label = F.filter(F.array(*chosen), lambda item: item.isNotNull())
+    return scored.select(*[F.col(f"`{c}`") for c in df.columns], label.alias(label_column), *probs)
 
 
 def score_spark(jobs: Sequence[Job], bundle: Path, advance: Callable[[int], None], done: Callable[[Job, int], None],
@@ -148,8 +158,10 @@ def score_spark(jobs: Sequence[Job], bundle: Path, advance: Callable[[int], None
             check_spark_executors(spark, cluster_needs(jobs, bundle, ship, out_dir))
         udf = sentiment_udf(bundle, batch_size=batch_rows, ship=ship)  # one function: loaded once per worker
         labels = labels_of(bundle)
+        thresholds = bundle_thresholds(bundle)  # a multi-label bundle's: the label column lists labels
         for job in jobs:
-            rows = _score_one(spark, udf, job, text_field, label_column, fmt, labels, columns.get(job.source, []))
+            rows = _score_one(spark, udf, job, text_field, label_column, fmt, labels, columns.get(job.source, []),
+                              thresholds)
             advance(rows)
             done(job, rows)
     finally:
@@ -158,10 +170,11 @@ def score_spark(jobs: Sequence[Job], bundle: Path, advance: Callable[[int], None
 
 
 def _score_one(spark: Any, udf: Any, job: Job, text_field: str, label_column: str, fmt: str,
-               labels: Sequence[str], columns: Sequence[str]) -> int:
+               labels: Sequence[str], columns: Sequence[str], thresholds: Sequence[float] | None = None) -> int:
     tmp = temp_path(job.out)
     try:
-        out = score_frame(read_frame(spark, job, text_field, columns), udf, text_field, labels, label_column)
+        out = score_frame(read_frame(spark, job, text_field, columns), udf, text_field, labels, label_column,
+                          thresholds)
         writer = out.write.mode("overwrite")
         if fmt == "parquet":
             writer.parquet(str(tmp))

@@ -156,6 +156,8 @@ def model_card(meta: dict[str, Any], model_dir: Path) -> str:
         f"- accuracy (this ONNX model): {_pct(quant.get('accuracy_int8') if quant.get('applied') else parity['onnx_accuracy'])}",
     ]
     lines += _calibration_lines(meta.get("calibration"), metrics.get("calibration"))
+    if meta.get("multi_label"):
+        lines += _multilabel_lines(meta, metrics)
     per_label = [lab for lab in labels if isinstance(metrics.get(lab), dict)]
     if per_label:
         lines += ["", "| label | precision | recall | f1 | support |", "|---|---|---|---|---|"]
@@ -206,6 +208,32 @@ def model_card(meta: dict[str, Any], model_dir: Path) -> str:
     )
     return "\n".join(lines) + "\n"
 
+def _multilabel_lines(meta: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
+    """Model-card lines of a multi-label bundle: what its outputs mean, the averaged figures, per label."""
+    thresholds = meta.get("thresholds") or {}
+    figures = ", ".join(f"{name} {metrics.get(key, float('nan')):.3f}" for name, key in (
+        ("micro F1", "micro_f1"), ("macro F1", "macro_f1"), ("samples F1", "samples_f1"), ("macro AUC", "macro_auc"),
+        ("Hamming loss", "hamming_loss")))
+    lines = [
+        "- multi-label: one independent probability per label (a sigmoid each, not summing to 1); a label is "
+        "predicted when its probability reaches its threshold (`thresholds` in bundle.json), chosen on "
+        f"{meta.get('thresholds_chosen_on', '?')}",
+        f"- exact match (every label of a document right; the 'accuracy' above): {_pct(metrics.get('accuracy'))}; "
+        f"{figures}",
+    ]
+    per_label = metrics.get("per_label") or {}
+    if per_label:
+        lines += ["", "| label | threshold | precision | recall | f1 | AUC | support |", "|---" * 7 + "|"]
+        for label in meta["labels"]:
+            m = per_label.get(label) or {}
+            auc = m.get("auc")
+            lines.append(f"| {label} | {thresholds.get(label, 0.5):.2f} | {m.get('precision', float('nan')):.3f} | "
+                         f"{m.get('recall', float('nan')):.3f} | {m.get('f1', float('nan')):.3f} | "
+                         f"{'n/a' if auc is None else f'{auc:.3f}'} | {m.get('support', '')} |")
+        lines.append("")
+    return lines
+
+
 def _calibration_lines(record: Any, measured: Any) -> list[str]:
     """Model-card lines on the calibration the runtime applies (``bundle.json["calibration"]``)."""
     method = record.get("method") if isinstance(record, dict) else None
@@ -214,13 +242,17 @@ def _calibration_lines(record: Any, measured: Any) -> list[str]:
     elif method == "length-temperature":
         what = (f"length-dependent temperature T = exp({record['a']:.3f} {record['b']:+.3f} log n), n = the text's "
                 f"model ids, applied by the runtime as softmax(log(p) / T)")
+    elif method == "label-temperature":
+        temps = ", ".join(f"{label} {t:.3f}" for label, t in (record.get("temperatures") or {}).items())
+        what = f"a temperature per label ({temps}), applied by the runtime as sigmoid(logit(p) / T)"
     else:
         return ["- calibration: none (probabilities as the model outputs them)"]
     lines = [f"- calibration: {what}; fitted on {record.get('fitted_on', '?')} ({record.get('n', '?')} examples)"]
     test = measured.get("test") if isinstance(measured, dict) else None
     if isinstance(test, dict) and "before" in test:
         b, a = test["before"], test["after"]
-        lines.append(f"- test split, before -> after calibration: ECE (top-label, 10 bins) {b['ece']:.3f} -> "
+        kind = "per label, averaged" if method == "label-temperature" else "top-label"
+        lines.append(f"- test split, before -> after calibration: ECE ({kind}, 10 bins) {b['ece']:.3f} -> "
                      f"{a['ece']:.3f}, Brier {b['brier']:.3f} -> {a['brier']:.3f}, log loss {b['log_loss']:.3f} -> "
                      f"{a['log_loss']:.3f}")
     return lines

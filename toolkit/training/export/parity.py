@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -29,13 +29,29 @@ def score_ids(ids: list[list[int]], predict: Any, meta: dict[str, Any], batch_si
     )
 
 
-def accuracy(probs: np.ndarray, labels: np.ndarray) -> float:
-    return float(np.mean(np.argmax(probs, axis=1) == labels))
+def decisions(probs: np.ndarray, decide: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
+    """What a model decides from its probabilities: ``decide(probs)`` (a multi-label model's bool [n, labels]:
+    its labels over their thresholds), else the top label of each row."""
+    return np.argmax(probs, axis=1) if decide is None else np.asarray(decide(probs))
 
 
-def parity_report(reference: np.ndarray, other: np.ndarray) -> dict[str, Any]:
+def accuracy(probs: np.ndarray, labels: np.ndarray, decide: Callable[[np.ndarray], np.ndarray] | None = None) -> float:
+    """Share of documents decided right: the top label; with a label matrix ``labels`` (multi-label) every
+    label right (``decide``: the labels over their thresholds, default each at 0.5)."""
+    if np.ndim(labels) == 2:
+        chosen = decisions(probs, decide) if decide is not None else probs >= 0.5
+        return float(np.mean(np.all(chosen == (np.asarray(labels) > 0), axis=1)))
+    return float(np.mean(decisions(probs, decide) == labels))
+
+
+def parity_report(reference: np.ndarray, other: np.ndarray,
+                  decide: Callable[[np.ndarray], np.ndarray] | None = None) -> dict[str, Any]:
+    """How far ``other`` is from ``reference``: the largest and mean absolute difference, and the documents
+    whose decision differs (the top label, or with ``decide`` any of a multi-label model's labels)."""
     diff = np.abs(reference.astype(np.float64) - other.astype(np.float64))
-    agree = np.argmax(reference, axis=1) == np.argmax(other, axis=1)
+    agree = decisions(reference, decide) == decisions(other, decide)
+    if agree.ndim == 2:
+        agree = agree.all(axis=1)
     return {
         "n": int(len(reference)),
         "max_abs_diff": float(diff.max()) if diff.size else 0.0,

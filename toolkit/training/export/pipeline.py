@@ -135,14 +135,19 @@ def export_model(
 
         keras_probs = score_ids(ids, keras_predict_fn(model), meta, batch_size)
         onnx_probs = score_ids(ids, onnx_predict_fn(session), meta, batch_size)
-        parity = parity_report(keras_probs, onnx_probs)
+        decide = multilabel_decisions(meta)
+        parity = parity_report(keras_probs, onnx_probs, decide)
         parity.update(
             tolerance=PARITY_TOLERANCE,
             batch_size=batch_size,
             length_policy=meta["length_policy"],
-            keras_accuracy=accuracy(keras_probs, true_labels),
-            onnx_accuracy=accuracy(onnx_probs, true_labels),
+            keras_accuracy=accuracy(keras_probs, true_labels, decide),
+            onnx_accuracy=accuracy(onnx_probs, true_labels, decide),
         )
+        if decide is not None:
+            parity["per_label_max_abs_diff"] = {
+                label: float(np.abs(keras_probs[:, i].astype(np.float64) - onnx_probs[:, i]).max())
+                for i, label in enumerate(labels)}
         finite = bool(np.isfinite(onnx_probs).all() and np.isfinite(keras_probs).all())
         parity["passed"] = finite and parity["max_abs_diff"] <= PARITY_TOLERANCE and parity["labels_differing"] == 0
         if not parity["passed"]:
@@ -184,6 +189,20 @@ def export_model(
         del rt, session
         log.info("exported %s: %s", out, json.dumps(written.get("parity")))
     return out
+
+def multilabel_decisions(meta: dict[str, Any]):
+    """A multi-label model's decision (``model.json``: its calibration, then each label at its threshold) as
+    a function of raw probabilities, for parity and accuracy; ``None`` for an exclusive model (the top label)."""
+    if not meta.get("multi_label"):
+        return None
+    from toolkit.core.calibration import Calibration
+
+    labels = list(meta["labels"])
+    cal = Calibration.from_record(meta.get("calibration"), where="model.json", labels=labels, multi_label=True)
+    thresholds = meta.get("thresholds") or {}
+    cut = np.asarray([float(thresholds.get(label, 0.5)) for label in labels], dtype=np.float32)
+    return lambda probs: cal.apply(probs) >= cut
+
 
 def _check_keras_model(model: Any, n_labels: int, model_dir: Path) -> None:
     if len(model.inputs) != 1 or len(model.outputs) != 1:
