@@ -60,3 +60,29 @@ def rated_corpus(path, n_per_label=50, seed=0, length=(6, 12)):
     rng.shuffle(lines)
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def multi_label_reviews(path, n_train=30, n_dev=8, n_test=10, words=80, seed=0):
+    """The multi-domain product reviews as a multi-label corpus (JSONL): a review's labels are its domain and its
+    polarity, a list in the label field (``["POSITIVE", "kitchen"]``: six labels, two per review). Of each domain x
+    polarity, ``n_train`` training and ``n_dev`` dev reviews from the standard training part and ``n_test`` from the
+    test part, marked in a ``split`` field; each review cut to its first ``words`` words."""
+    from collections import defaultdict
+
+    from toolkit.training.datasets.multi_domain import TEST_FOLD, read_multi_domain
+
+    corpus = read_multi_domain(None, label_field="domain+label")
+    rng = random.Random(seed)
+    cells = defaultdict(lambda: {"train": [], "test": []})
+    for doc in corpus:
+        cells[doc.label]["test" if doc.fold == TEST_FOLD else "train"].append(doc)
+    rows = []
+    for label in sorted(cells):
+        picked = rng.sample(cells[label]["train"], n_train + n_dev)
+        parts = (("train", picked[:n_train]), ("dev", picked[n_train:]), ("test", rng.sample(cells[label]["test"], n_test)))
+        for split, docs in parts:
+            rows += [{"id": d.fields["id"], "text": " ".join(d.text.split()[:words]), "label": list(label), "split": split}
+                     for d in docs]
+    rng.shuffle(rows)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path

@@ -98,3 +98,18 @@ def test_spark_bad_input_names_the_file_and_writes_nothing(spark, tmp_path, text
     with pytest.raises(InputError, match="bad.parquet: cannot be read as PARQUET"):
         score_files(BUNDLE, [tmp_path / "bad.parquet"], out, engine="spark")
     assert not any(out.iterdir())
+
+
+def test_spark_engine_lists_the_labels_of_a_multi_label_bundle(spark, tmp_path):
+    import model_factory as mf
+
+    bundle = mf.make_onnx_bundle(tmp_path / "multi", multi_label=True,
+                                 thresholds={"NEGATIVE": 0.35, "POSITIVE": 0.45})
+    texts = ["a superb, gripping film", "dull and boring", "the plot", "", "great but tedious and bland"]
+    pq.write_table(pa.table({"id": list(range(len(texts))), "text": texts}), tmp_path / "in.parquet")
+    score_files(bundle, [tmp_path / "in.parquet"], tmp_path / "out", engine="spark", batch_rows=2)
+    out = pq.read_table(tmp_path / "out" / "in.parquet")
+    rt = Runtime.load(bundle)
+    assert out.column("label").to_pylist() == [r["labels"] for r in rt.predict(texts)]  # list per row, maybe two
+    got = np.stack([out.column("p_NEGATIVE").to_numpy(), out.column("p_POSITIVE").to_numpy()], axis=1)
+    np.testing.assert_allclose(got, rt.score(texts), atol=1e-6)
