@@ -79,10 +79,10 @@ def multi_label_reviews(path, n_train=30, n_dev=8, n_test=10, words=80, seed=0):
     rows = []
     for label in sorted(cells):
         picked = rng.sample(cells[label]["train"], n_train + n_dev)
-        parts = (("train", picked[:n_train]), ("dev", picked[n_train:]), ("test", rng.sample(cells[label]["test"], n_test)))
-        for split, docs in parts:
-            rows += [{"id": d.fields["id"], "text": " ".join(d.text.split()[:words]), "label": list(label), "split": split}
-                     for d in docs]
+        tested = rng.sample(cells[label]["test"], n_test)
+        for split, docs in (("train", picked[:n_train]), ("dev", picked[n_train:]), ("test", tested)):
+            rows += [{"id": d.fields["id"], "text": " ".join(d.text.split()[:words]), "label": list(label),
+                      "split": split} for d in docs]
     rng.shuffle(rows)
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path

@@ -50,7 +50,8 @@ def test_a_multi_label_bundle_without_thresholds_decides_at_half(tmp_path):
 @pytest.mark.parametrize("fields, message", [
     ({"multi_label": "yes"}, r"'multi_label' must be true or false, got 'yes'"),
     ({"thresholds": THRESHOLDS}, r"'thresholds' is set but 'multi_label' is not true"),
-    ({"multi_label": True, "thresholds": {"POSITIVE": 0.5}}, r"'thresholds' must map each label \(NEGATIVE, POSITIVE\)"),
+    ({"multi_label": True, "thresholds": {"POSITIVE": 0.5}},
+     r"'thresholds' must map each label \(NEGATIVE, POSITIVE\)"),
     ({"multi_label": True, "thresholds": {"POSITIVE": 0.5, "NEGATIVE": 1.5}}, r"'thresholds' of 'NEGATIVE' must be a "
                                                                              r"number from 0 to 1, got 1.5"),
     ({"multi_label": True, "calibration": {"method": "temperature", "temperature": 2.0}},

@@ -313,3 +313,30 @@ def test_sigmoid_head_and_the_mixed_graph_agree_with_numpy():
     expected = mix(linear.logits([row[row > 0] for row in ids]), net, 0.3, multi_label=True)
     np.testing.assert_allclose(got, expected, atol=2e-6)
     assert isinstance(model, keras.Model)
+
+
+def test_the_ray_engine_refuses_a_multi_label_run_in_one_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from toolkit.cli import app
+
+    path = _jsonl(tmp_path / "t.jsonl", topic_rows())
+    result = CliRunner().invoke(app, ["train", "--data", str(path), "--out", str(tmp_path / "m"), "--multi-label",
+                                      "--engine", "ray"])
+    assert result.exit_code != 0 and "--engine ray trains exclusive labels" in result.output
+    assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.slow
+def test_cross_validation_of_a_multi_label_corpus(tmp_path):
+    pytest.importorskip("tensorflow")
+    from toolkit.training.experiment import cross_validate
+
+    path = _jsonl(tmp_path / "t.jsonl", topic_rows(60))
+    config = tiny_config(path, epochs=2, **{"training.linear": "none", "training.calibration": "temperature"})
+    result = cross_validate(config, k=2, progress=False)
+    assert [set(row) >= {"accuracy", "macro_f1", "micro_f1"} for row in result["folds"]] == [True, True]
+    calibration = result["calibration"]
+    assert calibration["method"] == "label-temperature" and set(calibration) >= {"full", "records"}
+    assert set(calibration["records"][0]["temperatures"]) == set(TOPICS)
+    assert "ece_per_label" in calibration["full"]["after"]

@@ -47,5 +47,8 @@ def register_architectures(register):
     ``token_ids`` [batch, length] and whose output is ``probabilities``
     [batch, len(labels)]. An architecture whose ``needs_token_weights`` is
     true is also passed ``token_weights=`` (float32 [vocab_size], see
-    :func:`toolkit.training.linear.nb_token_weights`).
+    :func:`toolkit.training.linear.nb_token_weights`); one whose
+    ``supports_multi_label`` is true is passed ``multi_label=True`` in a
+    multi-label run and then gives a sigmoid per label (others are refused
+    for such a run: :func:`toolkit.core.contracts.check_multi_label`).
     """
