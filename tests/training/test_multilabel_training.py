@@ -46,6 +46,11 @@ def test_a_json_list_label_is_a_sorted_tuple_and_makes_the_run_multi_label(tmp_p
     assert [d.label for d in corpus] == [("battery", "screen"), (), ("price",)]  # a plain label is wrapped
     np.testing.assert_array_equal(corpus.label_matrix, [[1, 0, 1], [0, 0, 0], [0, 1, 0]])
     assert corpus.label_counts() == {"battery": 1, "screen": 1, "price": 1}
+    from toolkit.training.corpus_info import corpus_info
+
+    rows = topic_rows()
+    held = corpus_info(load_corpus(_jsonl(tmp_path / "topics.jsonl", rows)))["labels_per_document"]
+    assert held == {str(k): v for k, v in sorted(Counter(len(r["label"]) for r in rows).items())}
     with pytest.raises(CorpusError, match="multi-label corpus has no single label"):
         corpus.label_ids  # noqa: B018
 
@@ -133,6 +138,11 @@ def test_the_multi_domain_corpus_has_a_multi_label_view(multi_domain_path):
     assert corpus.label_counts()["kitchen"] == 2000 and corpus.label_counts()["POSITIVE"] == 4000
     train, test = train_test_split(corpus)  # the standard split: the last fifth of each file
     assert len(test) == 1600 and all(d.fold == 9 for d in test)
+    from toolkit.training.corpus_info import corpus_info, render_info
+
+    info = corpus_info(corpus)
+    assert info["multi_label"] and info["labels_per_document"] == {"2": 8000}
+    assert "labels per document: 2: 8000" in render_info(info)
 
 
 # ---------------------------------------------------------------------------
@@ -340,3 +350,23 @@ def test_cross_validation_of_a_multi_label_corpus(tmp_path):
     assert calibration["method"] == "label-temperature" and set(calibration) >= {"full", "records"}
     assert set(calibration["records"][0]["temperatures"]) == set(TOPICS)
     assert "ece_per_label" in calibration["full"]["after"]
+
+
+@pytest.mark.slow
+def test_without_a_dev_set_thresholds_come_from_out_of_fold_predictions_or_default_to_half(tmp_path):
+    pytest.importorskip("tensorflow")
+    from toolkit.training.experiment import train_model
+
+    path = _jsonl(tmp_path / "t.jsonl", topic_rows(60))
+    oof = train_model(tiny_config(path, epochs=2, **{"training.linear": "none",
+                                                     "training.calibration": "length-temperature"}),
+                      tmp_path / "oof", progress=False)
+    assert "out-of-fold predictions, 3 folds" in oof["threshold_choice"]["chosen_on"]
+    assert oof["calibration"]["method"] == "label-temperature"
+    assert oof["calibration"]["requested"] == "length-temperature"  # asked for, and why it is per label instead
+    none = train_model(tiny_config(path, epochs=2, **{"training.linear": "none"}), tmp_path / "none",
+                       progress=False)
+    assert none["thresholds"] == {t: 0.5 for t in TOPICS} and none["calibration"]["method"] == "none"
+    assert none["threshold_choice"]["chosen_on"].startswith("default 0.5 (no dev set")
+    meta = json.loads((tmp_path / "none" / "model.json").read_text())
+    assert meta["multi_label"] is True and meta["thresholds"] == none["thresholds"]

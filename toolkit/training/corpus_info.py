@@ -35,6 +35,7 @@ def corpus_info(corpus: Corpus, *, encoding: str = "utf-8", test_share: float = 
     else:
         rule = f"seeded stratified split ({test_share:.0%} test, seed {seed})"
     counts = corpus.label_counts()
+    multi = bool(corpus.multi_label) or any(isinstance(d.label, tuple) for d in corpus)  # list labels
     info: dict[str, Any] = {
         "corpus": corpus.name,
         "folder": corpus.folder if named else corpus.name,
@@ -42,11 +43,15 @@ def corpus_info(corpus: Corpus, *, encoding: str = "utf-8", test_share: float = 
         "documents": len(corpus),
         "labels": {label: counts.get(label, 0) for label in corpus.labels},
         "ordered": bool(getattr(corpus, "ordered", False)),
+        "multi_label": multi,
         "length_words": _lengths(corpus),
         "split": {"rule": rule, "train": len(train), "test": len(test)},
     }
     if corpus.has_folds:
         info["split"]["folds"] = {str(k): v for k, v in sorted(Counter(d.fold for d in corpus).items())}
+    if multi:  # documents per number of labels they hold
+        held = Counter(len(d.label) if isinstance(d.label, tuple) else 1 for d in corpus)
+        info["labels_per_document"] = {str(k): v for k, v in sorted(held.items())}
     domains = Counter(d.fields.get("domain") for d in corpus if d.fields.get("domain"))
     if domains:
         info["domains"] = dict(domains)
@@ -59,8 +64,11 @@ def render_info(info: dict[str, Any]) -> str:
         f"corpus: {info['corpus']}",
         f"folder: {info['folder']}",
         f"encoding: {info['encoding']}",
-        f"documents: {info['documents']}; labels: {info['labels']}" + (" (ordered)" if info["ordered"] else ""),
+        f"documents: {info['documents']}; labels: {info['labels']}" + (" (ordered)" if info["ordered"] else "")
+        + (" (multi-label: documents per label)" if info.get("multi_label") else ""),
     ]
+    if "labels_per_document" in info:
+        lines.append("labels per document: " + ", ".join(f"{k}: {v}" for k, v in info["labels_per_document"].items()))
     n = info["length_words"]
     if n:
         lines.append(f"length (words): min {n['min']}, median {n['median']:g}, p90 {n['p90']:g}, max {n['max']}")
