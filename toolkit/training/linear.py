@@ -126,6 +126,7 @@ def fit_linear(ids: Sequence[Sequence[int]], labels: Sequence[int], vocab_size: 
     ``C`` given: that strength (for a label matrix, one per label), without the inner cross-validation (it
     was chosen on a part of these documents)."""
     from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_limits
 
     if np.ndim(labels) == 2:
         return fit_linear_multilabel(ids, labels, vocab_size, nb_weights, max_len, seed, C=C)
@@ -137,8 +138,9 @@ def fit_linear(ids: Sequence[Sequence[int]], labels: Sequence[int], vocab_size: 
         raise TrainingError("the linear path needs training documents of at least two labels")
     scale = np.asarray(nb_weights, dtype=np.float64)
     x = bag_matrix(ids, vocab_size, max_len).multiply(scale[None, :]).tocsr()
-    C, folds = _chosen_C(x, y, seed) if C is None else (float(C), 0)
-    clf = LogisticRegression(C=C, max_iter=5000, random_state=seed).fit(x, y)
+    with threadpool_limits(1):  # one BLAS/OpenMP thread: see fit_linear_multilabel
+        C, folds = _chosen_C(x, y, seed) if C is None else (float(C), 0)
+        clf = LogisticRegression(C=C, max_iter=5000, random_state=seed).fit(x, y)
     coef = np.asarray(clf.coef_, dtype=np.float64)
     intercept = np.asarray(clf.intercept_, dtype=np.float64)
     if coef.shape[0] == 1:  # binary: scikit-learn keeps one row, the logit of its second class
