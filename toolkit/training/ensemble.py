@@ -114,12 +114,13 @@ def add_linear_path(config: Any, network: Any, prepared: Any, ids: Sequence[Sequ
                     min_len: int) -> tuple[Any, dict[str, Any] | None]:
     """The trained ``network`` with the linear path added (``training.linear = "nb-lr"``), and its record.
 
-    The linear path is fitted on every training document (``ids``, labels ``prepared.train_labels``), its
-    ``C`` chosen by inner cross-validation on them. Its weight: ``training.linear_weight`` when set (the
-    default, 0.5: the plain mean of the two paths' logits); else
+    The linear path is fitted on the documents the network was fitted on (``fit_rows`` of ``ids``, labels
+    ``prepared.train_labels``), its ``C`` chosen by inner cross-validation on them: documents held out of
+    training (the validation share) stay held out for both paths, so what is fitted on them afterwards
+    (the calibration, multi-label thresholds) sees both paths out of sample. Its weight:
+    ``training.linear_weight`` when set (the default, 0.5: the plain mean of the two paths' logits); else
     chosen on the validation documents when there are some (``val_ids``: the user's dev set or the share
-    held out, which the network did not train on; the linear path for that choice is fitted on the
-    network's own training rows ``fit_rows`` only); else :data:`DEFAULT_WEIGHT`.
+    held out); else :data:`DEFAULT_WEIGHT`.
     """
     from toolkit.core.batching import score_batches
     from toolkit.training.keras_io import keras_predict_fn
@@ -131,28 +132,20 @@ def add_linear_path(config: Any, network: Any, prepared: Any, ids: Sequence[Sequ
     labels = np.asarray(prepared.train_labels)
     n_labels, vocab_size = len(prepared.labels), len(prepared.vocab)
 
-    def fitted(rows: Sequence[int], C: float | None = None) -> LinearModel:
-        docs = [ids[i] for i in rows]
-        nb = nb_token_weights(docs, labels[list(rows)], vocab_size, n_labels)
-        return fit_linear(docs, labels[list(rows)], vocab_size, n_labels, nb, max_len=max_len, seed=tr.seed, C=C)
-
-    everything = range(len(ids))
+    rows = list(fit_rows)
+    docs = [ids[i] for i in rows]
+    nb = nb_token_weights(docs, labels[rows], vocab_size, n_labels)
+    linear = fit_linear(docs, labels[rows], vocab_size, n_labels, nb, max_len=max_len, seed=tr.seed)
     record: dict[str, Any] = {"method": "nb-lr"}
-    partial = None
     if tr.linear_weight is not None:
         weight, record["weight_from"] = float(tr.linear_weight), "training.linear_weight"
     elif len(val_ids):
-        partial = fitted(fit_rows)  # on the documents the network trained on
-        held_linear = partial.logits(val_ids, max_len)
+        held_linear = linear.logits(val_ids, max_len)
         held_network = score_batches(val_ids, keras_predict_fn(network), policy=policy, max_len=max_len,
                                      min_len=min_len)
         choice = choose_weight(held_linear, held_network, val_labels)
         weight, record["weight_from"], record["choice"] = choice["weight"], "validation documents", choice
     else:
         weight, record["weight_from"] = DEFAULT_WEIGHT, "default (no validation documents)"
-    if partial is not None and len(fit_rows) == len(ids):  # a dev set: the network trained on everything
-        linear = partial
-    else:  # refitted on every training document, with the C chosen on the part when there was one
-        linear = fitted(everything, C=partial.C if partial is not None else None)
     record.update(weight=weight, linear=linear.record())
     return combine(network, linear, weight), record
