@@ -14,6 +14,7 @@ scikit-learn and scipy are imported inside the functions (the ``train`` extra).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -113,8 +114,10 @@ def _chosen_C(x, y: np.ndarray, seed: int) -> tuple[float, int]:
     if folds < 2:
         return 1.0, 0
     inner = StratifiedKFold(folds, shuffle=True, random_state=seed)
-    search = LogisticRegressionCV(Cs=list(C_GRID), cv=inner, scoring="neg_log_loss", max_iter=5000,
-                                  random_state=seed).fit(x, y)
+    with warnings.catch_warnings():  # scikit-learn 1.8's notices of future defaults (l1_ratios, attributes)
+        warnings.simplefilter("ignore", FutureWarning)
+        search = LogisticRegressionCV(Cs=list(C_GRID), cv=inner, scoring="neg_log_loss", max_iter=5000,
+                                      random_state=seed).fit(x, y)
     return float(np.atleast_1d(search.C_)[0]), folds
 
 
