@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from boundary import report_code
+
 POSITIVE_WORDS = ("good", "great", "loved", "love", "beautifully", "brilliant", "best", "wonderful", "tense")
 NEGATIVE_WORDS = ("bad", "awful", "boring", "worst", "hated", "dull", "mess", "waste")
 NEUTRAL_WORDS = ("film", "movie", "plot", "actor", "minute", "every", "acted", "story")
@@ -136,3 +138,17 @@ def run_python(code: str, *args: str, timeout: float = 120, env: dict[str, str] 
         raise AssertionError(f"subprocess failed ({proc.returncode}):\n{stdout}\n{stderr[-4000:]}")
     last = stdout.strip().splitlines()[-1]
     return json.loads(last)
+
+
+#: In a fresh interpreter: ``spacy.load`` each pipeline folder given (all arguments but the last), score the
+#: texts of the last argument (a JSON list); prints ``{"cats": [...], **boundary report}``.
+SNIPPET_LOAD = report_code() + """
+import json, sys
+import spacy
+texts = json.loads(sys.argv[-1])
+cats = []
+for path in sys.argv[1:-1]:
+    nlp = spacy.load(path)
+    cats.extend(doc.cats for doc in nlp.pipe(texts))
+print(json.dumps({"cats": cats, **_boundary_report()}))
+"""

@@ -14,7 +14,7 @@ pytest.importorskip("tensorflow")
 pq = pytest.importorskip("pyarrow.parquet")
 
 from corpora import multi_label_reviews  # noqa: E402
-from spacy_helpers import run_python  # noqa: E402
+from spacy_helpers import SNIPPET_LOAD, run_python  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 from toolkit.cli import app  # noqa: E402
@@ -109,12 +109,7 @@ def test_the_bundle_scores_the_same_everywhere(run, tmp_path):
 
     # the pipeline round trip in a fresh process: the same cats
     nlp.to_disk(tmp_path / "pipeline")
-    result = run_python("""
-import json, sys, spacy
-nlp = spacy.load(sys.argv[1])
-texts = json.loads(sys.argv[2])
-print(json.dumps({"cats": [doc.cats for doc in nlp.pipe(texts)]}))
-""", str(tmp_path / "pipeline"), json.dumps(TEXTS))
+    result = run_python(SNIPPET_LOAD, str(tmp_path / "pipeline"), json.dumps(TEXTS))
     loaded = np.array([[cats[label] for label in LABELS] for cats in result["cats"]])
     np.testing.assert_allclose(loaded, expected, atol=1e-6)
 

@@ -22,7 +22,7 @@ from spacy.lang.en import English
 from spacy.training import Example
 
 from boundary import assert_serving_only, report_code
-from spacy_helpers import LABELS, lexicon_bundle, run_python
+from spacy_helpers import LABELS, SNIPPET_LOAD, lexicon_bundle, run_python
 from toolkit.serving import component_bundle, spacy_component
 from toolkit.core.errors import BundleError
 from toolkit.serving.runtime import Runtime
@@ -361,18 +361,6 @@ def test_to_disk_from_disk_carries_the_bundle(bundle, tmp_path):
         spacy.load(tmp_path / "pipeline")
     elsewhere = spacy.load(tmp_path / "pipeline", config={"components.review_sentiment.model": None})
     assert_same_cats(cats_of(elsewhere.pipe(REVIEWS)), before)
-
-
-SNIPPET_LOAD = report_code() + """
-import json, sys
-import spacy
-texts = json.loads(sys.argv[-1])
-cats = []
-for path in sys.argv[1:-1]:
-    nlp = spacy.load(path)
-    cats.extend(doc.cats for doc in nlp.pipe(texts))
-print(json.dumps({"cats": cats, **_boundary_report()}))
-"""
 
 
 def test_to_disk_then_spacy_load_in_a_fresh_process(bundle, spacy_bundle, tmp_path):
