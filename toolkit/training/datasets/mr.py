@@ -22,7 +22,7 @@ from pathlib import Path
 
 from toolkit.core.errors import CorpusEncodingError, CorpusError
 from toolkit.training.corpus import Document, stratified_folds
-from toolkit.training.datasets.source import NamedCorpus, corpus_dir
+from toolkit.training.datasets.source import NamedCorpus, corpus_dir, read_corpus_file
 
 ENV = "TOOLKIT_MR_DIR"
 FOLDER = "rt-polaritydata"
@@ -69,13 +69,8 @@ def read_mr(folder: str | os.PathLike | None = None, name: str = "mr") -> NamedC
     encodings: dict[str, str] = {}
     for label, file in FILES.items():
         path = root / file
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise CorpusError(f"{path} does not exist; the MR corpus is rt-polarity.pos and rt-polarity.neg "
-                              f"(`toolkit data fetch mr` downloads them)") from None
-        except OSError as exc:
-            raise CorpusError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        data = read_corpus_file(path, "the MR corpus is rt-polarity.pos and rt-polarity.neg (`toolkit data fetch "
+                                      "mr` downloads them)")
         text, encodings[file] = decode(data, path)
         for lineno, line in enumerate(text.split("\n"), start=1):
             line = line.strip()

@@ -42,7 +42,7 @@ from pathlib import Path
 
 from toolkit.core.errors import CorpusError
 from toolkit.training.corpus import Document
-from toolkit.training.datasets.source import NamedCorpus, corpus_dir
+from toolkit.training.datasets.source import NamedCorpus, corpus_dir, read_corpus_file
 
 ENV = "TOOLKIT_MULTI_DOMAIN_DIR"
 FOLDER = "multi_domain"
@@ -149,13 +149,8 @@ def _rating(value: str | None, polarity: str, where: str) -> float:
 
 def read_file(path: Path, domain: str, polarity: str) -> tuple[list[Document], int]:
     """One ``.review`` file's documents (folds by the split rule) and how many bytes were not UTF-8."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise CorpusError(f"{path} does not exist; each multi-domain domain folder holds positive.review and "
-                          f"negative.review (`toolkit data fetch multi-domain` downloads them)") from None
-    except OSError as exc:
-        raise CorpusError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    data = read_corpus_file(path, "each multi-domain domain folder holds positive.review and negative.review "
+                                  "(`toolkit data fetch multi-domain` downloads them)")
     text, replaced = decode(data)
     reviews = parse_reviews(text)
     if not reviews:

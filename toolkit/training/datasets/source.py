@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from toolkit.core.errors import CorpusError
 from toolkit.training.corpus import Corpus, repo_root
 
 
@@ -35,3 +36,14 @@ def corpus_dir(env: str, folder: str) -> Path:
     """``$env`` when it is set (and not empty), else ``../shared/data/<folder>``."""
     value = os.environ.get(env)
     return Path(value).expanduser() if value else shared_data_dir() / folder
+
+
+def read_corpus_file(path: Path, missing: str) -> bytes:
+    """The bytes of one of a named corpus's files; a missing one is one line naming it and ``missing`` (what
+    the corpus holds and how to get it), any other read failure one line naming it and why."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise CorpusError(f"{path} does not exist; {missing}") from None
+    except OSError as exc:
+        raise CorpusError(f"cannot read {path}: {exc.strerror or exc}") from exc
