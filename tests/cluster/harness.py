@@ -145,3 +145,23 @@ def assert_no_job_processes(cluster, wait: float = 60) -> None:
         wait_for(lambda: not left(), wait, "the jobs' processes to end", interval=1)
     except AssertionError:
         raise AssertionError(f"processes left: {left()}") from None
+
+
+def score_across_hosts(cluster, driver, review_texts: list[str], tmp: Path, out_name: str, *engine: str) -> None:
+    """``toolkit score`` run on the driver with the bundle in the driver's own /tmp only (so the engine must
+    send it as bytes), the reviews and the output on shared storage; the output equals ``toolkit predict``,
+    and nothing is left behind on any host."""
+    import shutil
+
+    inputs = write_reviews(cluster.shared / "reviews", review_texts)
+    shutil.copytree(DEFAULT_BUNDLE, driver.tmp / "bundle")
+    try:
+        out = cluster.shared / out_name
+        result = toolkit(driver, "score", "/tmp/bundle", str(cluster.shared / "reviews"), *engine,
+                         "--out", str(out), "--batch-size", "128")
+        assert result.returncode == 0, result.stderr[-4000:]
+        check_scored(out, inputs, tmp)
+    finally:
+        shutil.rmtree(driver.tmp / "bundle")
+    assert_clean(cluster)
+    assert_no_job_processes(cluster)

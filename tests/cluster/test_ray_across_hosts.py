@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from harness import (DAEMON_FILES, DEFAULT_BUNDLE, REPO, assert_clean, assert_no_job_processes, check_scored,
-                     one_line_error, ray_status, start_ray_node, toolkit, write_reviews)
+from harness import (DAEMON_FILES, DEFAULT_BUNDLE, REPO, assert_clean, assert_no_job_processes, one_line_error,
+                     ray_status, score_across_hosts, start_ray_node, toolkit)
 from hosts import wait_for
 TRAIN = ["--epochs", "2", "--batch-size", "16", "--embedding", "learned", "--set", "vocab.min_count=1",
          "--set", "training.max_len=40", "--set", "training.calibration=none",
@@ -24,18 +24,7 @@ TRAIN = ["--epochs", "2", "--batch-size", "16", "--embedding", "learned", "--set
 
 def test_score_across_hosts_equals_predict(cluster, ray_cluster, review_texts, tmp_path):
     driver, address = ray_cluster["driver"], ray_cluster["address"]
-    inputs = write_reviews(cluster.shared / "reviews", review_texts)
-    shutil.copytree(DEFAULT_BUNDLE, driver.tmp / "bundle")  # only the driver sees it: sent as bytes
-    try:
-        out = cluster.shared / "scored-ray"
-        result = toolkit(driver, "score", "/tmp/bundle", str(cluster.shared / "reviews"), "--engine", "ray",
-                         "--address", address, "--out", str(out), "--batch-size", "128")
-        assert result.returncode == 0, result.stderr[-4000:]
-        check_scored(out, inputs, tmp_path)
-    finally:
-        shutil.rmtree(driver.tmp / "bundle")
-    assert_clean(cluster)
-    assert_no_job_processes(cluster)
+    score_across_hosts(cluster, driver, review_texts, tmp_path, "scored-ray", "--engine", "ray", "--address", address)
 
 
 def test_score_refuses_paths_the_workers_cannot_see(cluster, ray_cluster):

@@ -9,24 +9,12 @@ from __future__ import annotations
 import shutil
 import time
 
-from harness import (DEFAULT_BUNDLE, assert_clean, assert_no_job_processes, check_scored, one_line_error, toolkit,
-                     write_reviews)
+from harness import assert_clean, one_line_error, score_across_hosts, toolkit
 
 
 def test_spark_score_across_hosts_equals_predict(cluster, spark_cluster, review_texts, tmp_path):
     driver, master = spark_cluster["driver"], spark_cluster["master"]
-    inputs = write_reviews(cluster.shared / "reviews", review_texts)
-    shutil.copytree(DEFAULT_BUNDLE, driver.tmp / "bundle")  # only the driver sees it: sent as bytes
-    try:
-        out = cluster.shared / "scored-spark"
-        result = toolkit(driver, "score", "/tmp/bundle", str(cluster.shared / "reviews"), "--engine", "spark",
-                         "--master", master, "--out", str(out), "--batch-size", "128")
-        assert result.returncode == 0, result.stderr[-4000:]
-        check_scored(out, inputs, tmp_path)
-    finally:
-        shutil.rmtree(driver.tmp / "bundle")
-    assert_clean(cluster)
-    assert_no_job_processes(cluster)
+    score_across_hosts(cluster, driver, review_texts, tmp_path, "scored-spark", "--engine", "spark", "--master", master)
 
 
 def test_spark_refuses_an_output_the_executors_cannot_see(cluster, spark_cluster):
